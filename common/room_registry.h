@@ -1,0 +1,84 @@
+/*
+ * room_registry — this node's rooms: name → room, each with its local members.
+ *
+ * Pure data structure, no I/O, no threads: the connection thread owns it alone (STYLE.md: one
+ * owner per piece of state). Members are opaque pointers (the gateway's sessions).
+ *
+ * Why this shape: fan-out walks a room's members for every delivered message, so members are a
+ * flat array (cache-friendly, no per-member allocation); join/leave are rarer and pay a linear
+ * scan. Rooms sit in a chained hash table keyed by name, grown by doubling.
+ *
+ * A room also carries its node-level sync state (see gateway/rooms.c): whether this node's
+ * Redis subscription is confirmed and the room's offset/epoch are known. Members that joined
+ * while the room was not yet live are `pending` and receive their `joined` when it becomes live.
+ * `generation` distinguishes incarnations of a room with the same name, so a late Redis reply
+ * for a room that was dropped and re-created is recognised and ignored.
+ */
+#ifndef CHAT_ROOM_REGISTRY_H
+#define CHAT_ROOM_REGISTRY_H
+
+#include "outq.h"
+#include "protocol.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum room_state {
+    ROOM_SUBSCRIBING, /* SUBSCRIBE sent, not confirmed */
+    ROOM_SYNCING,     /* subscribed; offset/epoch being read */
+    ROOM_LIVE,        /* subscribed and in sync: deliveries flow, joins answer at once */
+};
+
+struct room_member {
+    void *session;
+    char *pending_ids; /* pending joins: the request ids to answer, '\n'-separated, owned by
+                          the caller (NULL when none) */
+    uint8_t pending;   /* joined before the room was live; its `joined` is not sent yet */
+};
+
+struct room {
+    struct room *next_in_bucket;
+    char name[PROTO_ROOM_MAX + 1];
+    enum room_state state;
+    uint64_t generation;
+    uint64_t last_offset;             /* last offset delivered on this node (live rooms) */
+    char epoch[PROTO_EPOCH_MAX + 1];  /* "" until known */
+    struct room_member *members;
+    unsigned member_count;
+    unsigned member_cap;
+    unsigned pending_count;
+    bool filling;        /* live, but reading a gap back from the room's log: hold deliveries */
+    struct outq backlog; /* messages that arrived while syncing or filling, replayed after */
+};
+
+struct room_registry {
+    struct room **buckets;
+    size_t bucket_count; /* power of two */
+    size_t room_count;
+    uint64_t next_generation;
+};
+
+int room_registry_init(struct room_registry *reg);
+/* Frees every room (members are not touched: they are the caller's). */
+void room_registry_free(struct room_registry *reg);
+
+struct room *room_registry_find(const struct room_registry *reg, const char *name);
+/* Creates an empty room in ROOM_SUBSCRIBING with a fresh generation; NULL on allocation
+ * failure. The name must not exist yet. */
+struct room *room_registry_add(struct room_registry *reg, const char *name);
+/* Unlinks and frees the room. */
+void room_registry_remove(struct room_registry *reg, struct room *room);
+
+/* Index of session among room's members, or -1. */
+int room_find_member(const struct room *room, const void *session);
+/* Appends session (must not be a member yet); 0 or -1 on allocation failure. */
+int room_add_member(struct room *room, void *session, bool pending);
+/* Removes session if it is a member (order of the others may change); returns whether it was. */
+bool room_remove_member(struct room *room, const void *session);
+
+/* Calls fn for every room; fn must not add or remove rooms. */
+void room_registry_each(const struct room_registry *reg, void (*fn)(struct room *, void *),
+                        void *arg);
+
+#endif

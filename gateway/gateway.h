@@ -1,0 +1,115 @@
+/*
+ * gateway — the state of one node that the connection (lws) thread owns, and the functions
+ * its modules offer each other. Nothing here is touched by the bus thread: it sees only queue
+ * items (bus.h).
+ *
+ *   server.c     lws context, protocol callback, HTTP routes, the event-queue drain
+ *   handshake.c  token/origin/readiness checks before the upgrade (PROTOCOL.md §1)
+ *   session.c    one WebSocket connection: frames in, request handlers, outbound queue
+ *   rooms.c      room membership, sync with Redis, fan-out of delivered messages
+ *   metrics.c    counters and Prometheus text
+ */
+#ifndef GATEWAY_GATEWAY_H
+#define GATEWAY_GATEWAY_H
+
+#include "auth.h"
+#include "bus.h"
+#include "config.h"
+#include "rate_limit.h"
+#include "metrics.h"
+#include "outq.h"
+#include "room_registry.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct gateway {
+    const struct gateway_config *cfg;
+    struct lws_context *context;
+    struct bus *bus;
+    struct room_registry rooms;
+    struct auth_policy policy;
+    uint64_t next_serial;
+    char conn_prefix[96]; /* "<node>.<boot>." — conn ids are prefix + serial */
+    size_t conn_prefix_len;
+    uint64_t connections;
+    struct session *sessions; /* every established session (heartbeat scan, drain) */
+    bool draining;
+    bool drain_now;       /* second signal: close everything at once */
+    bool stop;            /* leave the service loop */
+    int64_t drain_start_ms;
+    int64_t drain_deadline_ms;
+    uint64_t drain_total; /* connections when the drain began */
+    uint64_t drain_closed;
+    lws_sorted_usec_list_t tick;
+    struct token_bucket auth_log_bucket; /* rate of auth-failure log lines */
+    uint64_t auth_log_suppressed;
+    struct metrics metrics;
+};
+
+/* One WebSocket connection. Allocated at the handshake, freed when the socket is closed and no
+ * Redis request still refers to it (`inflight`). */
+struct session {
+    struct lws *wsi; /* NULL once closed */
+    struct gateway *gw;
+    struct session *prev, *next; /* gw->sessions, while established */
+    int64_t last_rx_ms;          /* monotonic: last frame or pong from the peer */
+    uint64_t serial;
+    char conn_id[128];
+    struct auth_claims *claims;
+    struct outq outq;
+    struct room **rooms; /* joined or joining */
+    unsigned room_count, room_cap;
+    unsigned inflight;
+    uint16_t close_code; /* non-zero: close with this code at the next writable */
+    char close_reason[48];
+    struct token_bucket bucket;
+    struct abuse_window abuse;
+    unsigned char *rx;   /* reassembly of a fragmented message */
+    size_t rx_len, rx_cap;
+    bool rx_overflow;
+};
+
+/* handshake.c: judges the upgrade request; on success sets the wsi's opaque data to a new
+ * session and returns 0; otherwise it has written the HTTP error and returns non-zero. */
+int handshake_check(struct gateway *gw, struct lws *wsi);
+/* Writes a complete HTTP response (JSON or text body) on an HTTP connection. */
+int http_respond(struct lws *wsi, unsigned status, const char *content_type, const char *body,
+                 size_t len);
+
+/* session.c */
+void session_established(struct session *s, struct lws *wsi);
+int session_receive(struct session *s, const void *in, size_t len);
+int session_writable(struct session *s);
+void session_closed(struct session *s);
+/* Drops one Redis reference; frees a closed session when it was the last. */
+void session_release(struct session *s);
+/* Queues a shared frame; over the byte cap the session is closed with 4000 instead. */
+void session_enqueue(struct session *s, struct frame *f);
+/* Encodes nothing: takes a malloc'd JSON string, queues it, frees it. NULL → close 1011. */
+void session_send_json(struct session *s, char *json);
+void session_send_error(struct session *s, const char *id_json, enum proto_error code,
+                        const char *message);
+void session_close(struct session *s, uint16_t code, const char *reason);
+bool session_in_room(const struct session *s, const struct room *room);
+void session_on_published(struct gateway *gw, struct bus_event *ev);
+
+/* rooms.c */
+void rooms_join(struct gateway *gw, struct session *s, const struct proto_request *req);
+void rooms_leave(struct gateway *gw, struct session *s, const char *room, const char *id_json);
+/* Removes s from every room (connection closed). */
+void rooms_leave_all(struct gateway *gw, struct session *s);
+void rooms_on_event(struct gateway *gw, struct bus_event *ev);
+
+/* server.c */
+int64_t gateway_now_ms(void);     /* wall clock, ms since the epoch */
+int64_t gateway_mono_ns(void);    /* monotonic */
+
+/* tick.c: periodic work on the connection thread — heartbeat deadlines, drain pacing. */
+void tick_start(struct gateway *gw);
+/* A SIGTERM/SIGINT arrived (count = signals so far): the first starts the drain, the second
+ * ends it at once. */
+void tick_signal(struct gateway *gw, int count);
+
+#endif

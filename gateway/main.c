@@ -1,0 +1,198 @@
+/*
+ * main — a gateway node: configuration, key loading, the bus thread, the lws service loop,
+ * signals. Invalid configuration exits 2 with one line naming the flag, before anything
+ * starts (never half-configured).
+ *
+ * Signals: SIGTERM/SIGINT only count and wake lws (lws_cancel_service is async-signal safe: a
+ * write to its pipe); the loop hands them to tick.c, which drains and then ends the loop. The
+ * bus thread blocks all signals so this thread's poll is the one interrupted.
+ */
+#include "config.h"
+#include "gateway.h"
+#include "log.h"
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t main_signals;
+static struct lws_context *main_context;
+
+static void main_on_signal(int sig)
+{
+    (void)sig;
+    main_signals++;
+    if (main_context)
+        lws_cancel_service(main_context);
+}
+
+/* Reads a whole (small) key file; NULL with errno on failure. */
+static unsigned char *main_read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    unsigned char *buf = malloc(65537);
+    size_t n = buf ? fread(buf, 1, 65536, f) : 0;
+    int err = ferror(f);
+    fclose(f);
+    if (!buf || err || n == 0 || n == 65536) {
+        free(buf);
+        errno = err ? EIO : EINVAL;
+        return NULL;
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static enum auth_alg main_alg(enum config_alg a)
+{
+    return a == CONFIG_ALG_RS256 ? AUTH_ALG_RS256
+           : a == CONFIG_ALG_ES256 ? AUTH_ALG_ES256
+                                   : AUTH_ALG_HS256;
+}
+
+/* Base-36 digits of v into out (for compact boot ids). */
+static void main_base36(uint64_t v, char *out, size_t len)
+{
+    char tmp[16];
+    int n = 0;
+    do {
+        tmp[n++] = "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36];
+        v /= 36;
+    } while (v && n < 15);
+    size_t i = 0;
+    while (n && i + 1 < len)
+        out[i++] = tmp[--n];
+    out[i] = '\0';
+}
+
+int main(int argc, char **argv)
+{
+    static struct gateway_config cfg;
+    char err[256];
+    enum config_status st =
+        config_parse(&cfg, argc, argv, (config_getenv_fn)getenv, err, sizeof(err));
+    if (st == CONFIG_HELP) {
+        fputs(config_help_text(), stdout);
+        config_free(&cfg);
+        return 0;
+    }
+    if (st != CONFIG_OK) {
+        fprintf(stderr, "chat-gateway: %s\n", err);
+        config_free(&cfg);
+        return 2;
+    }
+    if (cfg.node_id[0] == '\0') {
+        char host[48] = "node";
+        gethostname(host, sizeof(host) - 1);
+        host[sizeof(host) - 1] = '\0';
+        for (char *p = host; *p; p++)
+            if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+                *p = '-';
+        snprintf(cfg.node_id, sizeof(cfg.node_id), "%s-%d", host, (int)getpid());
+    }
+    log_init(cfg.log_format, cfg.log_level, cfg.node_id);
+
+    static struct gateway gw;
+    gw.cfg = &cfg;
+    unsigned char *key = NULL;
+    size_t key_len = 0;
+    if (cfg.jwt_alg == CONFIG_ALG_HS256) {
+        key = (unsigned char *)strdup(cfg.jwt_secret);
+        key_len = strlen(cfg.jwt_secret);
+    } else {
+        key = main_read_file(cfg.jwt_public_key, &key_len);
+        if (!key) {
+            fprintf(stderr, "chat-gateway: --jwt-public-key (JWT_PUBLIC_KEY): cannot read %s: %s\n",
+                    cfg.jwt_public_key, strerror(errno));
+            config_free(&cfg);
+            return 2;
+        }
+    }
+    gw.policy = (struct auth_policy){
+        .alg = main_alg(cfg.jwt_alg),
+        .key = key,
+        .key_len = key_len,
+        .issuer = cfg.jwt_issuer,
+        .audience = cfg.jwt_audience,
+        .require_exp = cfg.jwt_require_exp,
+        .leeway_s = cfg.jwt_leeway_s,
+    };
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    char boot[16];
+    main_base36((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000, boot,
+                sizeof(boot));
+    snprintf(gw.conn_prefix, sizeof(gw.conn_prefix), "%s.%s.", cfg.node_id, boot);
+    gw.conn_prefix_len = strlen(gw.conn_prefix);
+    token_bucket_init(&gw.auth_log_bucket, 100, 0);
+    if (room_registry_init(&gw.rooms) != 0) {
+        fprintf(stderr, "chat-gateway: out of memory\n");
+        return 1;
+    }
+
+    signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = main_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+
+    if (server_create(&gw) != 0) {
+        fprintf(stderr, "chat-gateway: cannot listen on port %d\n", cfg.port);
+        free(key);
+        room_registry_free(&gw.rooms);
+        config_free(&cfg);
+        return 1;
+    }
+    main_context = gw.context;
+    gw.bus = bus_start(&cfg, LWS_PRE, gw.conn_prefix, server_wake, gw.context);
+    if (!gw.bus) {
+        fprintf(stderr, "chat-gateway: cannot start the Redis thread\n");
+        lws_context_destroy(gw.context);
+        return 1;
+    }
+    char port[16];
+    snprintf(port, sizeof(port), "%d", cfg.port);
+    log_event(CONFIG_LOG_INFO, "listening", "port", port, "bind", cfg.bind[0] ? cfg.bind : "*",
+              "alg", config_alg_name(cfg.jwt_alg), NULL);
+
+    tick_start(&gw);
+    int signals_seen = 0;
+    while (!gw.stop) {
+        if (lws_service(gw.context, 0) < 0)
+            break;
+        if (main_signals != signals_seen) {
+            signals_seen = main_signals;
+            tick_signal(&gw, signals_seen);
+        }
+    }
+    log_event(CONFIG_LOG_INFO, "stopping", NULL);
+
+    /* The bus goes first: after bus_stop nothing else calls lws_cancel_service. Its last
+     * events (failed publishes) release the sessions that still wait for them. */
+    struct bus_event *left = bus_stop(gw.bus);
+    gw.bus = NULL;
+    while (left) {
+        struct bus_event *next = left->next;
+        rooms_on_event(&gw, left);
+        bus_event_free(left);
+        left = next;
+    }
+    main_context = NULL;
+    lws_context_destroy(gw.context);
+    room_registry_free(&gw.rooms);
+    free(key);
+    config_free(&cfg);
+    log_event(CONFIG_LOG_INFO, "stopped", NULL);
+    return 0;
+}

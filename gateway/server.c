@@ -1,0 +1,231 @@
+/*
+ * server — the libwebsockets side of a node: one context, one vhost, one protocol whose
+ * callback serves both plain HTTP (/healthz, /readyz, /metrics) and the WebSocket endpoint
+ * /ws. A client that names no subprotocol is bound to the first protocol, so one protocol is
+ * both the default and the only one.
+ *
+ * This thread owns sessions, rooms and metrics. The bus thread reaches it only through
+ * lws_cancel_service(), which surfaces here as LWS_CALLBACK_EVENT_WAIT_CANCELLED; several
+ * cancels may merge into one callback, so each one drains the whole event list.
+ */
+#include "server.h"
+
+#include "log.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t gateway_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t gateway_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Hands every pending bus event to its handler. */
+static void server_drain_bus(struct gateway *gw)
+{
+    if (!gw->bus)
+        return;
+    struct bus_event *ev = bus_take_events(gw->bus);
+    while (ev) {
+        struct bus_event *next = ev->next;
+        rooms_on_event(gw, ev);
+        bus_event_free(ev);
+        ev = next;
+    }
+}
+
+static int server_json(struct lws *wsi, unsigned status, const char *json)
+{
+    if (http_respond(wsi, status, "application/json", json, strlen(json)) != 0)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int server_http(struct gateway *gw, struct lws *wsi, const char *path)
+{
+    if (strcmp(path, "/healthz") == 0)
+        return server_json(wsi, 200, "{\"status\":\"ok\"}");
+    if (strcmp(path, "/readyz") == 0) {
+        bool redis = bus_ready(gw->bus);
+        char body[96];
+        snprintf(body, sizeof(body), "{\"ready\":%s,\"redis\":%s,\"draining\":%s}",
+                 redis && !gw->draining ? "true" : "false", redis ? "true" : "false",
+                 gw->draining ? "true" : "false");
+        return server_json(wsi, redis && !gw->draining ? 200 : 503, body);
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        struct metrics_gauges g = {
+            .connections = gw->connections,
+            .rooms = gw->rooms.room_count,
+            .redis_reconnects = bus_reconnects(gw->bus),
+            .ready = bus_ready(gw->bus) && !gw->draining,
+            .draining = gw->draining,
+        };
+        size_t len = 0;
+        char *text = metrics_render(&gw->metrics, &g, &len);
+        if (!text)
+            return server_json(wsi, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+        int rc = http_respond(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+        free(text);
+        if (rc != 0)
+            return -1;
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
+    if (strcmp(path, "/ws") == 0)
+        return server_json(wsi, 426, "{\"error\":\"upgrade_required\","
+                                     "\"message\":\"use a WebSocket upgrade on /ws\"}");
+    return server_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+}
+
+/* Path of the request (without query), into buf. */
+static void server_path(struct lws *wsi, char *buf, int len)
+{
+    buf[0] = '\0';
+    if (lws_hdr_copy(wsi, buf, len, WSI_TOKEN_GET_URI) < 0)
+        buf[0] = '\0';
+    char *q = strchr(buf, '?');
+    if (q)
+        *q = '\0';
+}
+
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                           void *in, size_t len)
+{
+    (void)user;
+    struct lws_context *ctx = lws_get_context(wsi);
+    struct gateway *gw = lws_context_user(ctx);
+    struct session *s;
+
+    switch (reason) {
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+        server_drain_bus(gw);
+        return 0;
+
+    case LWS_CALLBACK_HTTP:
+        return server_http(gw, wsi, (const char *)in);
+
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
+        char path[256];
+        server_path(wsi, path, sizeof(path));
+        if (strcmp(path, "/ws") != 0) {
+            server_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+            return 1;
+        }
+        return handshake_check(gw, wsi);
+    }
+
+    case LWS_CALLBACK_ESTABLISHED:
+        s = lws_get_opaque_user_data(wsi);
+        if (!s)
+            return -1;
+        if (gw->cfg->sndbuf > 0) {
+            /* A modest kernel buffer, so a stalled reader shows up in our queue cap (§5). */
+            int fd = lws_get_socket_fd(wsi);
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &gw->cfg->sndbuf, sizeof(gw->cfg->sndbuf));
+        }
+        session_established(s, wsi);
+        return 0;
+
+    case LWS_CALLBACK_RECEIVE:
+        s = lws_get_opaque_user_data(wsi);
+        return s && s->wsi ? session_receive(s, in, len) : -1;
+
+    case LWS_CALLBACK_RECEIVE_PONG:
+        s = lws_get_opaque_user_data(wsi);
+        if (s)
+            s->last_rx_ms = gateway_mono_ns() / 1000000;
+        return 0;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        s = lws_get_opaque_user_data(wsi);
+        return s && s->wsi ? session_writable(s) : 0;
+
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_WSI_DESTROY:
+        /* CLOSED for upgraded connections; WSI_DESTROY also covers a handshake that passed
+         * our checks but never became a WebSocket. Whichever comes first tears down. */
+        s = lws_get_opaque_user_data(wsi);
+        if (s) {
+            lws_set_opaque_user_data(wsi, NULL);
+            session_closed(s);
+        }
+        return 0;
+
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static const struct lws_protocols server_protocols[] = {
+    {
+        .name = "chat",
+        .callback = server_callback,
+        .per_session_data_size = 0,
+        /* Small on purpose: idle connections are the headline memory figure; larger
+         * messages still arrive, in pieces, and are reassembled in session.c. */
+        .rx_buffer_size = 512,
+    },
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static void server_lws_log(int level, const char *line)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", line);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_event(level == LLL_ERR ? CONFIG_LOG_ERROR : CONFIG_LOG_WARN, "lws", "message", msg,
+              NULL);
+}
+
+int server_create(struct gateway *gw)
+{
+    const struct gateway_config *cfg = gw->cfg;
+    lws_set_log_level(LLL_ERR, server_lws_log);
+
+    /* lws pings after `heartbeat` s of silence; our tick closes with 4001 after two periods;
+     * lws's own hang-up (a bare TCP close) only catches peers that cannot take a close frame. */
+    static lws_retry_bo_t retry;
+    retry.secs_since_valid_ping = (uint16_t)cfg->heartbeat_s;
+    retry.secs_since_valid_hangup = (uint16_t)(cfg->heartbeat_s * 2 + 10);
+
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof(info));
+    info.port = cfg->port;
+    info.iface = cfg->bind[0] ? cfg->bind : NULL;
+    info.protocols = server_protocols;
+    info.user = gw;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.max_http_header_data = (unsigned short)cfg->max_header_bytes;
+    info.timeout_secs = (unsigned)cfg->handshake_timeout_s;
+    info.retry_and_idle_policy = &retry;
+    info.vhost_name = "chat";
+    gw->context = lws_create_context(&info);
+    if (!gw->context) {
+        log_event(CONFIG_LOG_ERROR, "listen_failed", "bind", cfg->bind[0] ? cfg->bind : "*",
+                  NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void server_wake(void *arg)
+{
+    lws_cancel_service(arg);
+}

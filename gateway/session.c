@@ -1,0 +1,351 @@
+/*
+ * session — one WebSocket connection on the connection thread.
+ *
+ * In: lws hands us a message in pieces (the rx buffer is small on purpose, to keep idle
+ * connections cheap); a message that arrives whole is decoded in place, a fragmented one is
+ * reassembled up to the frame limit (over it: close 1009). protocol.c validates shape; the
+ * handlers here apply state rules (membership, rate, rooms claim) and answer every request with
+ * its reply or an error frame — the connection stays open.
+ *
+ * Out: every frame is a shared, reference-counted buffer with LWS_PRE headroom. session_enqueue
+ * appends it to the connection's queue (over the byte cap → close 4000, queue freed), and
+ * SERVER_WRITEABLE writes as many queued frames as the socket takes, so a burst costs one
+ * wake-up rather than one per frame.
+ *
+ * Lifetime: a session outlives its socket while a Redis request holds it (`inflight`), so a
+ * publish reply arriving after the close finds valid memory and is dropped.
+ */
+#include "gateway.h"
+
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Frames written per writable callback before yielding to other connections. */
+#define SESSION_WRITE_BATCH 64
+
+void session_established(struct session *s, struct lws *wsi)
+{
+    struct gateway *gw = s->gw;
+    s->wsi = wsi;
+    s->last_rx_ms = gateway_mono_ns() / 1000000;
+    s->next = gw->sessions;
+    if (gw->sessions)
+        gw->sessions->prev = s;
+    gw->sessions = s;
+    gw->connections++;
+    gw->metrics.connections_total++;
+    token_bucket_init(&s->bucket, gw->cfg->rate_burst, gateway_mono_ns() / 1000000);
+    log_event(CONFIG_LOG_DEBUG, "conn_open", "conn", s->conn_id, "user", s->claims->sub, NULL);
+    session_send_json(s, proto_encode_welcome(s->conn_id, s->claims->sub, gw->cfg->node_id,
+                                              gateway_now_ms(), gw->cfg->heartbeat_s));
+}
+
+/* Frees everything; only when the socket is gone and no request refers to the session. */
+static void session_free(struct session *s)
+{
+    outq_clear(&s->outq);
+    auth_claims_free(s->claims);
+    abuse_window_free(&s->abuse);
+    free(s->rooms);
+    free(s->rx);
+    free(s);
+}
+
+void session_release(struct session *s)
+{
+    if (s->inflight)
+        s->inflight--;
+    if (!s->wsi && s->inflight == 0)
+        session_free(s);
+}
+
+void session_closed(struct session *s)
+{
+    struct gateway *gw = s->gw;
+    if (s->wsi) {
+        gw->connections--;
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            gw->sessions = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        s->prev = s->next = NULL;
+    }
+    rooms_leave_all(gw, s);
+    log_event(CONFIG_LOG_DEBUG, "conn_close", "conn", s->conn_id, "user", s->claims->sub, NULL);
+    s->wsi = NULL;
+    outq_clear(&s->outq);
+    if (s->inflight == 0)
+        session_free(s);
+}
+
+void session_close(struct session *s, uint16_t code, const char *reason)
+{
+    if (!s->wsi || s->close_code)
+        return;
+    s->close_code = code;
+    snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+    lws_callback_on_writable(s->wsi);
+    /* A peer that never reads would never let the close frame out: cut it after a grace. */
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+}
+
+void session_enqueue(struct session *s, struct frame *f)
+{
+    if (!s->wsi || s->close_code)
+        return;
+    bool was_empty = outq_empty(&s->outq);
+    if (outq_push(&s->outq, f, s->gw->cfg->outq_cap) != 0) {
+        struct gateway *gw = s->gw;
+        gw->metrics.slow_consumer_closes++;
+        gw->metrics.drops += 1;
+        log_event(CONFIG_LOG_WARN, "slow_consumer", "conn", s->conn_id, "user", s->claims->sub,
+                  NULL);
+        /* Free what it holds now: a stalled reader must not pin memory until the timeout. */
+        outq_clear(&s->outq);
+        session_close(s, 4000, "slow consumer");
+        return;
+    }
+    if (was_empty)
+        lws_callback_on_writable(s->wsi);
+}
+
+void session_send_json(struct session *s, char *json)
+{
+    if (!json) {
+        log_event(CONFIG_LOG_ERROR, "out_of_memory", "conn", s->conn_id, NULL);
+        session_close(s, 1011, "internal error");
+        return;
+    }
+    struct frame *f = frame_new(LWS_PRE, json, strlen(json));
+    free(json);
+    if (!f) {
+        session_close(s, 1011, "internal error");
+        return;
+    }
+    session_enqueue(s, f);
+    frame_unref(f);
+}
+
+void session_send_error(struct session *s, const char *id_json, enum proto_error code,
+                        const char *message)
+{
+    s->gw->metrics.errors_sent++;
+    session_send_json(s, proto_encode_error(id_json, code, message));
+}
+
+int session_writable(struct session *s)
+{
+    struct gateway *gw = s->gw;
+    if (s->close_code) {
+        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
+                         (unsigned char *)s->close_reason, strlen(s->close_reason));
+        return -1;
+    }
+    int64_t now_ns = 0;
+    for (int n = 0; n < SESSION_WRITE_BATCH && !outq_empty(&s->outq); n++) {
+        struct frame *f = outq_peek(&s->outq);
+        int w = lws_write(s->wsi, frame_payload(f), f->len, LWS_WRITE_TEXT);
+        if (w < (int)f->len) {
+            log_event(CONFIG_LOG_DEBUG, "write_failed", "conn", s->conn_id, NULL);
+            return -1;
+        }
+        gw->metrics.frames_out++;
+        gw->metrics.bytes_out += f->len;
+        if (f->offset && f->arrival_us) {
+            /* A delivered room message: time since it arrived from Redis. */
+            if (!now_ns)
+                now_ns = gateway_mono_ns();
+            uint32_t now_us = (uint32_t)(now_ns / 1000);
+            metrics_observe(&gw->metrics.fanout, (double)(uint32_t)(now_us - f->arrival_us) / 1e6);
+        }
+        outq_pop(&s->outq);
+        if (lws_send_pipe_choked(s->wsi))
+            break;
+    }
+    if (!outq_empty(&s->outq))
+        lws_callback_on_writable(s->wsi);
+    return 0;
+}
+
+bool session_in_room(const struct session *s, const struct room *room)
+{
+    for (unsigned i = 0; i < s->room_count; i++)
+        if (s->rooms[i] == room)
+            return true;
+    return false;
+}
+
+/* Rate limit for publish/direct: a token, or rate_limited (and 1008 for persistent abuse). */
+static bool session_take_token(struct session *s, const char *id_json)
+{
+    const struct gateway_config *cfg = s->gw->cfg;
+    int64_t now_ms = gateway_mono_ns() / 1000000;
+    if (token_bucket_take(&s->bucket, cfg->rate_per_s, cfg->rate_burst, now_ms))
+        return true;
+    session_send_error(s, id_json, PROTO_ERR_RATE_LIMITED, "rate limit exceeded");
+    if (abuse_window_hit(&s->abuse, cfg->abuse_limit, (int64_t)cfg->abuse_window_s * 1000,
+                         now_ms)) {
+        log_event(CONFIG_LOG_WARN, "abuse_close", "conn", s->conn_id, "user", s->claims->sub,
+                  NULL);
+        session_close(s, 1008, "rate limit abuse");
+    }
+    return false;
+}
+
+static void session_handle_publish(struct session *s, const struct proto_request *req)
+{
+    struct gateway *gw = s->gw;
+    struct room *room = room_registry_find(&gw->rooms, req->room);
+    if (!room || !session_in_room(s, room)) {
+        session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
+        return;
+    }
+    if (!session_take_token(s, req->id))
+        return;
+    if (!bus_ready(gw->bus)) {
+        gw->metrics.publish_failures++;
+        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
+        return;
+    }
+    struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_PUBLISH, req->room);
+    int64_t ts = gateway_now_ms();
+    if (!cmd || proto_encode_message_parts(req->room, ts, s->claims->sub, s->claims->name,
+                                           req->text, req->text_len, NULL, &cmd->head,
+                                           &cmd->tail) != 0 ||
+        !(cmd->id_json = strdup(req->id))) {
+        if (cmd) {
+            free(cmd->head);
+            free(cmd->tail);
+            free(cmd);
+        }
+        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
+    cmd->owner = s;
+    cmd->ts_ms = ts;
+    cmd->t_submit_ns = gateway_mono_ns();
+    s->inflight++;
+    gw->metrics.publishes++;
+    bus_submit(gw->bus, cmd);
+}
+
+void session_on_published(struct gateway *gw, struct bus_event *ev)
+{
+    struct session *s = ev->owner;
+    if (ev->t_submit_ns)
+        metrics_observe(&gw->metrics.publish_rtt,
+                        (double)(gateway_mono_ns() - ev->t_submit_ns) / 1e9);
+    if (s->wsi) {
+        if (ev->status == 0) {
+            session_send_json(s, proto_encode_ack(ev->id_json, ev->room, ev->offset, ev->ts_ms));
+        } else {
+            gw->metrics.publish_failures++;
+            session_send_error(s, ev->id_json, PROTO_ERR_UNAVAILABLE,
+                               "message store unavailable; not sent");
+        }
+    }
+    session_release(s);
+}
+
+/* Routes one decoded request to its handler. */
+static void session_dispatch(struct session *s, const struct proto_request *req)
+{
+    switch (req->type) {
+    case PROTO_JOIN:
+        rooms_join(s->gw, s, req);
+        return;
+    case PROTO_LEAVE:
+        rooms_leave(s->gw, s, req->room, req->id);
+        return;
+    case PROTO_PUBLISH:
+        session_handle_publish(s, req);
+        return;
+    case PROTO_PING:
+        session_send_json(s, proto_encode_pong(req->id, gateway_now_ms()));
+        return;
+    case PROTO_DIRECT:
+    case PROTO_TYPING:
+    case PROTO_PRESENCE:
+    case PROTO_HISTORY:
+    case PROTO_TYPE_COUNT:
+        break;
+    }
+    session_send_error(s, req->id, PROTO_ERR_INTERNAL, "not implemented on this server yet");
+}
+
+/* Decodes and handles one complete message. */
+static void session_handle_message(struct session *s, const char *buf, size_t len)
+{
+    struct gateway *gw = s->gw;
+    gw->metrics.frames_in++;
+    gw->metrics.bytes_in += len;
+    struct proto_request req;
+    const char *why = NULL;
+    enum proto_error err = proto_decode(buf, len, gw->cfg->text_limit, &req, &why);
+    if (err != PROTO_OK)
+        session_send_error(s, req.id, err, why ? why : proto_error_code(err));
+    else
+        session_dispatch(s, &req);
+    proto_request_free(&req);
+}
+
+int session_receive(struct session *s, const void *in, size_t len)
+{
+    struct lws *wsi = s->wsi;
+    s->last_rx_ms = gateway_mono_ns() / 1000000;
+    bool first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi);
+    size_t remaining = lws_remaining_packet_payload(wsi);
+    size_t limit = s->gw->cfg->frame_limit;
+    if (lws_frame_is_binary(wsi)) {
+        if (last && !remaining)
+            session_send_error(s, NULL, PROTO_ERR_BAD_REQUEST, "binary frames are not accepted");
+        return 0;
+    }
+    if (first && last && remaining == 0 && s->rx_len == 0) {
+        /* The common case: a whole message in one callback, decoded in place. */
+        if (len > limit) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large",
+                             9);
+            return -1;
+        }
+        session_handle_message(s, in, len);
+        return 0;
+    }
+    if (s->rx_len + len + remaining > limit) {
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_len = s->rx_cap = 0;
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large", 9);
+        return -1;
+    }
+    if (s->rx_len + len > s->rx_cap) {
+        size_t ncap = s->rx_len + len + remaining;
+        if (ncap < 1024)
+            ncap = 1024;
+        unsigned char *nb = realloc(s->rx, ncap);
+        if (!nb) {
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+                             (unsigned char *)"internal", 8);
+            return -1;
+        }
+        s->rx = nb;
+        s->rx_cap = ncap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    if (last && remaining == 0) {
+        session_handle_message(s, (const char *)s->rx, s->rx_len);
+        /* Large buffers are not kept around on idle connections. */
+        free(s->rx);
+        s->rx = NULL;
+        s->rx_len = s->rx_cap = 0;
+    }
+    return 0;
+}

@@ -1,0 +1,110 @@
+/*
+ * tick — the connection thread's periodic work, on one lws timer (lws_sul), so idle
+ * connections cost nothing but a scan of their deadlines.
+ *
+ * Heartbeat (PROTOCOL.md §4): lws sends the WebSocket pings itself (retry policy, every
+ * `heartbeat` s of silence). A peer silent for two periods is closed here with 4001 and a close
+ * frame; lws's own hang-up is set later, as a backstop for peers that cannot even take the
+ * close frame.
+ *
+ * Drain (§5): the first SIGTERM/SIGINT marks the node draining (new handshakes and /readyz get
+ * 503) and closes the connections with 1001 spread evenly over --drain-seconds, so clients
+ * reconnect elsewhere without a thundering herd; the loop ends when none is left. A second
+ * signal closes the rest at once. Either way the process exits 0.
+ */
+#include "gateway.h"
+
+#include "log.h"
+
+#include <stdio.h>
+
+#define TICK_IDLE_US (1 * LWS_US_PER_SEC)
+#define TICK_DRAIN_US (100 * LWS_US_PER_MS)
+/* After the last close frame is queued, how long we wait for sockets to finish closing. */
+#define DRAIN_GRACE_MS 3000
+
+static int64_t tick_now_ms(void)
+{
+    return gateway_mono_ns() / 1000000;
+}
+
+/* Closes sessions silent for two heartbeat periods with 4001. */
+static void tick_heartbeat(struct gateway *gw, int64_t now)
+{
+    int64_t limit = (int64_t)gw->cfg->heartbeat_s * 2000;
+    for (struct session *s = gw->sessions; s; s = s->next) {
+        if (!s->close_code && now - s->last_rx_ms > limit) {
+            log_event(CONFIG_LOG_INFO, "heartbeat_timeout", "conn", s->conn_id, "user",
+                      s->claims->sub, NULL);
+            session_close(s, 4001, "heartbeat timeout");
+        }
+    }
+}
+
+/* Closes the share of connections due by now (all of them when drain_now). */
+static void tick_drain(struct gateway *gw, int64_t now)
+{
+    uint64_t due = gw->drain_total;
+    int64_t span = gw->drain_deadline_ms - gw->drain_start_ms;
+    if (!gw->drain_now && span > 0 && now < gw->drain_deadline_ms)
+        due = (gw->drain_total * (uint64_t)(now - gw->drain_start_ms) + (uint64_t)span - 1) /
+              (uint64_t)span;
+    for (struct session *s = gw->sessions; s && gw->drain_closed < due; s = s->next) {
+        if (s->close_code)
+            continue;
+        session_close(s, 1001, "node draining");
+        gw->drain_closed++;
+    }
+    if (gw->drain_closed >= due && due >= gw->drain_total) {
+        /* Connections that arrived before the drain began but after drain_total was taken, or
+         * whose close is pending, are covered here. */
+        for (struct session *s = gw->sessions; s; s = s->next)
+            if (!s->close_code)
+                session_close(s, 1001, "node draining");
+    }
+    if (gw->connections == 0 || now > gw->drain_deadline_ms + DRAIN_GRACE_MS)
+        gw->stop = true;
+}
+
+static void tick_fire(lws_sorted_usec_list_t *sul)
+{
+    struct gateway *gw = lws_container_of(sul, struct gateway, tick);
+    int64_t now = tick_now_ms();
+    tick_heartbeat(gw, now);
+    if (gw->draining)
+        tick_drain(gw, now);
+    if (gw->stop) {
+        lws_cancel_service(gw->context);
+        return;
+    }
+    lws_sul_schedule(gw->context, 0, &gw->tick, tick_fire,
+                     gw->draining ? TICK_DRAIN_US : TICK_IDLE_US);
+}
+
+void tick_start(struct gateway *gw)
+{
+    lws_sul_schedule(gw->context, 0, &gw->tick, tick_fire, TICK_IDLE_US);
+}
+
+void tick_signal(struct gateway *gw, int count)
+{
+    int64_t now = tick_now_ms();
+    if (!gw->draining) {
+        char secs[16], conns[24];
+        snprintf(secs, sizeof(secs), "%d", gw->cfg->drain_s);
+        snprintf(conns, sizeof(conns), "%llu", (unsigned long long)gw->connections);
+        log_event(CONFIG_LOG_INFO, "drain_start", "seconds", secs, "connections", conns, NULL);
+        gw->draining = true;
+        gw->drain_start_ms = now;
+        gw->drain_deadline_ms = now + (int64_t)gw->cfg->drain_s * 1000;
+        gw->drain_total = gw->connections;
+        gw->drain_closed = 0;
+    }
+    if (count >= 2 && !gw->drain_now) {
+        log_event(CONFIG_LOG_INFO, "drain_now", NULL);
+        gw->drain_now = true;
+        gw->drain_deadline_ms = now;
+    }
+    tick_drain(gw, now);
+    lws_sul_schedule(gw->context, 0, &gw->tick, tick_fire, gw->stop ? 1 : TICK_DRAIN_US);
+}
