@@ -150,6 +150,10 @@ int handshake_check(struct gateway *gw, struct lws *wsi)
         gw->metrics.unavailable_rejections++;
         return handshake_refuse(wsi, 503, "unavailable", "node not ready: Redis unreachable");
     }
+    if (gw->connections >= (uint64_t)gw->cfg->max_connections) {
+        gw->metrics.unavailable_rejections++;
+        return handshake_refuse(wsi, 503, "unavailable", "node at connection capacity");
+    }
     if (!handshake_origin_allowed(gw->cfg, wsi)) {
         gw->metrics.origin_rejections++;
         handshake_log_failure(gw, wsi, "origin");

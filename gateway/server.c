@@ -11,7 +11,9 @@
 #include "server.h"
 
 #include "log.h"
+#include "token_mint.h"
 
+#include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +57,54 @@ static int server_json(struct lws *wsi, unsigned status, const char *json)
     return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
+/* GET /dev/token?sub=alice[&name=Alice][&rooms=a,team-*][&ttl=3600] — mints an HS256 token
+ * with the node's own secret, so the demo page can log people in by name. Exists only with
+ * --dev-tokens (never in production: anyone reaching it can become anyone). */
+static int server_dev_token(struct gateway *gw, struct lws *wsi)
+{
+    const struct gateway_config *cfg = gw->cfg;
+    if (!cfg->dev_tokens || cfg->jwt_alg != CONFIG_ALG_HS256)
+        return server_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+    char sub_buf[160], name_buf[160], rooms_buf[1024], ttl_buf[32];
+    const char *sub = lws_get_urlarg_by_name(wsi, "sub=", sub_buf, sizeof(sub_buf));
+    const char *name = lws_get_urlarg_by_name(wsi, "name=", name_buf, sizeof(name_buf));
+    const char *rooms = lws_get_urlarg_by_name(wsi, "rooms=", rooms_buf, sizeof(rooms_buf));
+    const char *ttl_s = lws_get_urlarg_by_name(wsi, "ttl=", ttl_buf, sizeof(ttl_buf));
+    long ttl = ttl_s ? strtol(ttl_s, NULL, 10) : 3600;
+    if (ttl <= 0 || ttl > 86400)
+        ttl = 3600;
+    const char *patterns[AUTH_ROOMS_MAX];
+    size_t n = 0;
+    char *rooms_copy = rooms ? strdup(rooms) : NULL;
+    if (rooms_copy) {
+        char *save = NULL;
+        for (char *r = strtok_r(rooms_copy, ",", &save); r && n < AUTH_ROOMS_MAX;
+             r = strtok_r(NULL, ",", &save))
+            patterns[n++] = r;
+    }
+    char *token = sub ? token_mint(AUTH_ALG_HS256, gw->policy.key, gw->policy.key_len, sub, name,
+                                   rooms_copy ? patterns : NULL, n, gateway_now_ms() / 1000, ttl,
+                                   cfg->jwt_issuer, cfg->jwt_audience)
+                      : NULL;
+    free(rooms_copy);
+    if (!token)
+        return server_json(wsi, 400,
+                           "{\"error\":\"bad_request\",\"message\":"
+                           "\"sub required (1-128 bytes, not starting with @)\"}");
+    cJSON *o = cJSON_CreateObject();
+    char *body = NULL;
+    if (o && cJSON_AddStringToObject(o, "token", token) &&
+        cJSON_AddNumberToObject(o, "ttl", (double)ttl))
+        body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    free(token);
+    if (!body)
+        return server_json(wsi, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+    int rc = server_json(wsi, 200, body);
+    cJSON_free(body);
+    return rc;
+}
+
 static int server_http(struct gateway *gw, struct lws *wsi, const char *path)
 {
     if (strcmp(path, "/healthz") == 0)
@@ -85,9 +135,12 @@ static int server_http(struct gateway *gw, struct lws *wsi, const char *path)
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
+    if (strcmp(path, "/dev/token") == 0)
+        return server_dev_token(gw, wsi);
     if (strcmp(path, "/ws") == 0)
-        return server_json(wsi, 426, "{\"error\":\"upgrade_required\","
-                                     "\"message\":\"use a WebSocket upgrade on /ws\"}");
+        return server_json(wsi, 426,
+                           "{\"error\":\"upgrade_required\","
+                           "\"message\":\"use a WebSocket upgrade on /ws\"}");
     return server_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
 }
 
@@ -102,8 +155,8 @@ static void server_path(struct lws *wsi, char *buf, int len)
         *q = '\0';
 }
 
-static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                           void *in, size_t len)
+static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                           size_t len)
 {
     (void)user;
     struct lws_context *ctx = lws_get_context(wsi);
@@ -190,8 +243,7 @@ static void server_lws_log(int level, const char *line)
     size_t n = strlen(msg);
     while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
-    log_event(level == LLL_ERR ? CONFIG_LOG_ERROR : CONFIG_LOG_WARN, "lws", "message", msg,
-              NULL);
+    log_event(level == LLL_ERR ? CONFIG_LOG_ERROR : CONFIG_LOG_WARN, "lws", "message", msg, NULL);
 }
 
 int server_create(struct gateway *gw)
@@ -218,8 +270,7 @@ int server_create(struct gateway *gw)
     info.vhost_name = "chat";
     gw->context = lws_create_context(&info);
     if (!gw->context) {
-        log_event(CONFIG_LOG_ERROR, "listen_failed", "bind", cfg->bind[0] ? cfg->bind : "*",
-                  NULL);
+        log_event(CONFIG_LOG_ERROR, "listen_failed", "bind", cfg->bind[0] ? cfg->bind : "*", NULL);
         return -1;
     }
     return 0;
