@@ -34,6 +34,7 @@ struct room_member {
     void *session;
     char *pending_ids; /* pending joins: the request ids to answer, '\n'-separated, owned by
                           the caller (NULL when none) */
+    void *recovery;    /* the caller's state of a join with `since` (NULL when none) */
     uint8_t pending;   /* joined before the room was live; its `joined` is not sent yet */
 };
 

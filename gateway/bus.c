@@ -539,6 +539,7 @@ static void bus_on_fetch_reply(redisAsyncContext *ac, void *r, void *privdata)
     ev->from = cmd->from;
     ev->to = cmd->to;
     ev->purpose = cmd->purpose;
+    ev->tag = cmd->tag;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         ev->status = -1;
     } else if (reply->elements) {
@@ -563,6 +564,13 @@ static void bus_on_fetch_reply(redisAsyncContext *ac, void *r, void *privdata)
             }
             ev->frames[ev->count++] = f;
         }
+        if (cmd->newest) {
+            for (size_t i = 0; i < ev->count / 2; i++) {
+                struct frame *t = ev->frames[i];
+                ev->frames[i] = ev->frames[ev->count - 1 - i];
+                ev->frames[ev->count - 1 - i] = t;
+            }
+        }
     }
     bus_emit(bus, ev);
     bus_cmd_free(cmd);
@@ -570,12 +578,24 @@ static void bus_on_fetch_reply(redisAsyncContext *ac, void *r, void *privdata)
 
 static void bus_run_fetch(struct bus *bus, struct bus_cmd *cmd)
 {
-    char logk[128], from[32], to[32];
+    char logk[128], from[32], to[32], count[16];
     bus_room_key(bus, logk, sizeof(logk), cmd->room, "log");
     snprintf(from, sizeof(from), "%" PRIu64 "-0", cmd->from);
-    snprintf(to, sizeof(to), "%" PRIu64 "-0", cmd->to);
-    if (redisAsyncCommand(bus->cmd_ctx, bus_on_fetch_reply, cmd, "XRANGE %s %s %s", logk, from,
-                          to) != REDIS_OK)
+    if (cmd->to == UINT64_MAX)
+        snprintf(to, sizeof(to), "+");
+    else
+        snprintf(to, sizeof(to), "%" PRIu64 "-0", cmd->to);
+    int rc;
+    if (cmd->newest) {
+        /* The newest N of the range: XREVRANGE, put back in offset order by the reply. */
+        snprintf(count, sizeof(count), "%u", cmd->newest);
+        rc = redisAsyncCommand(bus->cmd_ctx, bus_on_fetch_reply, cmd, "XREVRANGE %s %s %s COUNT %s",
+                               logk, to, from, count);
+    } else {
+        rc = redisAsyncCommand(bus->cmd_ctx, bus_on_fetch_reply, cmd, "XRANGE %s %s %s", logk,
+                               from, to);
+    }
+    if (rc != REDIS_OK)
         bus_fail_cmd(bus, cmd);
 }
 
@@ -591,6 +611,7 @@ static void bus_fail_cmd(struct bus *bus, struct bus_cmd *cmd)
         ev->from = cmd->from;
         ev->to = cmd->to;
         ev->purpose = cmd->purpose;
+        ev->tag = cmd->tag;
         ev->generation = cmd->generation;
         ev->owner = cmd->owner;
         ev->id_json = cmd->id_json;

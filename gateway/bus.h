@@ -49,7 +49,9 @@ struct bus_cmd {
     char sender[128];     /* PUBLISH: sender conn id ("-" for the backend API) */
     int64_t ts_ms;       /* PUBLISH: message ts, echoed back for the ack */
     int64_t t_submit_ns; /* monotonic submit time, for the publish round-trip metric */
-    uint64_t from, to;   /* FETCH: offsets, inclusive */
+    uint64_t from, to;   /* FETCH: offsets, inclusive (to == UINT64_MAX: the newest) */
+    unsigned newest;     /* FETCH: when > 0, only the newest `newest` messages in the range */
+    uint64_t tag;        /* FETCH: echoed back untouched */
     int purpose;         /* FETCH: echoed back (the caller's tag: gap fill, history, ...) */
 };
 
@@ -78,6 +80,7 @@ struct bus_event {
     size_t count;
     uint64_t from, to;     /* FETCHED: the range asked for */
     int purpose;
+    uint64_t tag;
     void *owner;
     char *id_json;
     int64_t ts_ms;

@@ -38,6 +38,7 @@ struct gateway {
     bool draining;
     bool drain_now;       /* second signal: close everything at once */
     bool stop;            /* leave the service loop */
+    uint64_t next_tag;    /* tags of recovery fetches */
     int64_t drain_start_ms;
     int64_t drain_deadline_ms;
     uint64_t drain_total; /* connections when the drain began */
@@ -98,6 +99,8 @@ void session_on_published(struct gateway *gw, struct bus_event *ev);
 /* rooms.c */
 void rooms_join(struct gateway *gw, struct session *s, const struct proto_request *req);
 void rooms_leave(struct gateway *gw, struct session *s, const char *room, const char *id_json);
+/* history request: the room's stored messages, answered when Redis replies. */
+void rooms_history(struct gateway *gw, struct session *s, const struct proto_request *req);
 /* Removes s from every room (connection closed). */
 void rooms_leave_all(struct gateway *gw, struct session *s);
 void rooms_on_event(struct gateway *gw, struct bus_event *ev);

@@ -30,7 +30,16 @@
 #include <string.h>
 
 /* What a BUS_CMD_FETCH was for (echoed in BUS_EV_FETCHED). */
-enum { ROOMS_FETCH_GAP = 1 };
+enum { ROOMS_FETCH_GAP = 1, ROOMS_FETCH_HISTORY, ROOMS_FETCH_RECOVER };
+
+/* A join with `since` in progress (room_member.recovery): the member is held out of live
+ * fan-out until it has been sent every offset from `since` up to the room's last offset. */
+struct recovery {
+    uint64_t since;      /* the client had everything up to here */
+    uint64_t sent_to;    /* replayed up to here */
+    uint64_t tag;        /* matches the fetch in flight */
+    char epoch[PROTO_EPOCH_MAX + 1];
+};
 
 /* Adds room to the session's list; 0 or -1. */
 static int session_list_add(struct session *s, struct room *room)
@@ -98,7 +107,7 @@ static int pending_ids_append(struct room_member *m, const char *id)
 /* Answers each pending join id of m with `joined` (err == PROTO_OK) or an error, then clears
  * the list. */
 static void pending_ids_answer(struct session *s, struct room *room, struct room_member *m,
-                               enum proto_error err, const char *why)
+                               enum proto_error err, const char *why, int recovered)
 {
     if (!m->pending_ids)
         return;
@@ -108,7 +117,7 @@ static void pending_ids_answer(struct session *s, struct room *room, struct room
             *nl = '\0';
         if (err == PROTO_OK)
             session_send_json(s, proto_encode_joined(id, room->name, room->last_offset,
-                                                     room->epoch, -1));
+                                                     room->epoch, recovered));
         else
             session_send_error(s, id, err, why);
         if (!nl)
@@ -117,6 +126,129 @@ static void pending_ids_answer(struct session *s, struct room *room, struct room
     }
     free(m->pending_ids);
     m->pending_ids = NULL;
+}
+
+/* Makes a pending member live: answers its join ids with `joined` (recovered as given). */
+static void rooms_member_go_live(struct room *room, struct room_member *m, int recovered)
+{
+    pending_ids_answer(m->session, room, m, PROTO_OK, NULL, recovered);
+    free(m->recovery);
+    m->recovery = NULL;
+    if (m->pending) {
+        m->pending = 0;
+        room->pending_count--;
+    }
+}
+
+/* Advances a recovering member of a live room: done (recovered or not), or one more fetch of
+ * the offsets it still misses. Live messages keep flowing to the others meanwhile; each fetch
+ * reaches up to the node's last offset at that moment, so the member catches up and then
+ * joins the live stream with no gap and no duplicate. */
+static void rooms_recover_step(struct gateway *gw, struct room *room, struct room_member *m)
+{
+    struct recovery *r = m->recovery;
+    if (strcmp(r->epoch, room->epoch) != 0 || r->since > room->last_offset) {
+        rooms_member_go_live(room, m, 0); /* other history, or a future offset: not ours */
+        return;
+    }
+    if (r->sent_to >= room->last_offset) {
+        rooms_member_go_live(room, m, 1);
+        return;
+    }
+    struct session *s = m->session;
+    struct bus_cmd *cmd = gw->bus && bus_ready(gw->bus) ? bus_cmd_new(BUS_CMD_FETCH, room->name)
+                                                        : NULL;
+    if (!cmd) {
+        rooms_member_go_live(room, m, 0);
+        return;
+    }
+    cmd->generation = room->generation;
+    cmd->from = r->sent_to + 1;
+    cmd->to = room->last_offset;
+    cmd->purpose = ROOMS_FETCH_RECOVER;
+    cmd->owner = s;
+    cmd->tag = r->tag = ++gw->next_tag;
+    s->inflight++;
+    bus_submit(gw->bus, cmd);
+}
+
+/* Recovery fetch answered: replay the contiguous run from sent_to + 1, then step again. A run
+ * that does not start there means the log no longer has those offsets: recovered:false. */
+static void rooms_on_recover_fetched(struct gateway *gw, struct bus_event *ev)
+{
+    struct session *s = ev->owner;
+    struct room *room = room_registry_find(&gw->rooms, ev->room);
+    int idx = room && room->generation == ev->generation && s->wsi ? room_find_member(room, s)
+                                                                  : -1;
+    struct room_member *m = idx >= 0 ? &room->members[idx] : NULL;
+    struct recovery *r = m ? m->recovery : NULL;
+    if (r && r->tag == ev->tag) {
+        if (ev->status != 0 || ev->count == 0 || ev->frames[0]->offset != r->sent_to + 1) {
+            rooms_member_go_live(room, m, 0);
+        } else {
+            size_t i = 0;
+            for (; i < ev->count && ev->frames[i]->offset == r->sent_to + 1; i++) {
+                session_enqueue(s, ev->frames[i]);
+                r->sent_to = ev->frames[i]->offset;
+            }
+            if (r->sent_to < ev->to && i < ev->count)
+                rooms_member_go_live(room, m, 0); /* a hole inside the log */
+            else
+                rooms_recover_step(gw, room, m);
+        }
+    }
+    session_release(s);
+}
+
+void rooms_history(struct gateway *gw, struct session *s, const struct proto_request *req)
+{
+    struct room *room = room_registry_find(&gw->rooms, req->room);
+    if (!room || room_find_member(room, s) < 0) {
+        session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
+        return;
+    }
+    if (req->has_before && req->before <= 1) {
+        session_send_json(s, proto_encode_history(req->id, room->name, NULL, 0));
+        return;
+    }
+    if (!bus_ready(gw->bus)) {
+        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
+        return;
+    }
+    struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_FETCH, room->name);
+    if (!cmd || !(cmd->id_json = strdup(req->id))) {
+        free(cmd);
+        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    cmd->from = 1;
+    cmd->to = req->has_before ? req->before - 1 : UINT64_MAX;
+    cmd->newest = (unsigned)req->limit;
+    cmd->purpose = ROOMS_FETCH_HISTORY;
+    cmd->owner = s;
+    s->inflight++;
+    bus_submit(gw->bus, cmd);
+}
+
+static void rooms_on_history_fetched(struct bus_event *ev)
+{
+    struct session *s = ev->owner;
+    if (s->wsi) {
+        if (ev->status != 0) {
+            session_send_error(s, ev->id_json, PROTO_ERR_UNAVAILABLE, "message store unavailable");
+        } else {
+            const char **msgs = ev->count ? calloc(ev->count, sizeof(*msgs)) : NULL;
+            if (ev->count && !msgs) {
+                session_send_error(s, ev->id_json, PROTO_ERR_INTERNAL, "out of memory");
+            } else {
+                for (size_t i = 0; i < ev->count; i++)
+                    msgs[i] = (const char *)frame_payload(ev->frames[i]);
+                session_send_json(s, proto_encode_history(ev->id_json, ev->room, msgs, ev->count));
+                free(msgs);
+            }
+        }
+    }
+    session_release(s);
 }
 
 void rooms_join(struct gateway *gw, struct session *s, const struct proto_request *req)
@@ -163,11 +295,26 @@ void rooms_join(struct gateway *gw, struct session *s, const struct proto_reques
         rooms_maybe_drop(gw, room);
         return;
     }
-    if (live) {
+    struct room_member *m = &room->members[room->member_count - 1];
+    if (req->has_since) {
+        struct recovery *r = calloc(1, sizeof(*r));
+        if (r) {
+            r->since = r->sent_to = req->since_offset;
+            snprintf(r->epoch, sizeof(r->epoch), "%s", req->since_epoch);
+        }
+        m->recovery = r;
+        if (live) { /* hold it out of live fan-out until replayed */
+            m->pending = 1;
+            room->pending_count++;
+        }
+    }
+    if (live && !m->recovery) {
         session_send_json(s, proto_encode_joined(req->id, room->name, room->last_offset,
-                                                 room->epoch, -1));
-    } else if (pending_ids_append(&room->members[room->member_count - 1], req->id) != 0) {
+                                                 room->epoch, req->has_since ? 0 : -1));
+    } else if (pending_ids_append(m, req->id) != 0) {
         log_event(CONFIG_LOG_ERROR, "out_of_memory", "where", "rooms_join", NULL);
+    } else if (live) {
+        rooms_recover_step(gw, room, m);
     }
     if (created)
         rooms_submit(gw, BUS_CMD_SUBSCRIBE, room);
@@ -184,10 +331,12 @@ static void rooms_remove_member(struct gateway *gw, struct session *s, struct ro
         if (m->pending_ids) {
             if (s->wsi)
                 pending_ids_answer(s, room, m, PROTO_ERR_NOT_JOINED,
-                                   "left before the join completed");
+                                   "left before the join completed", -1);
             free(m->pending_ids);
             m->pending_ids = NULL;
         }
+        free(m->recovery);
+        m->recovery = NULL;
         room_remove_member(room, s);
     }
     session_list_remove(s, room);
@@ -366,7 +515,9 @@ static void rooms_fail_pending(struct room *room, enum proto_error err, const ch
         if (!m->pending)
             continue;
         struct session *s = m->session;
-        pending_ids_answer(s, room, m, err, why);
+        pending_ids_answer(s, room, m, err, why, -1);
+        free(m->recovery);
+        m->recovery = NULL;
         room_remove_member(room, s);
         session_list_remove(s, room);
     }
@@ -397,9 +548,10 @@ static void rooms_on_synced(struct gateway *gw, struct bus_event *ev)
         struct room_member *m = &room->members[i];
         if (!m->pending)
             continue;
-        pending_ids_answer(m->session, room, m, PROTO_OK, NULL);
-        m->pending = 0;
-        room->pending_count--;
+        if (m->recovery)
+            rooms_recover_step(gw, room, m);
+        else
+            rooms_member_go_live(room, m, -1);
     }
     if (resync) {
         room->last_offset = seen;
@@ -485,6 +637,10 @@ void rooms_on_event(struct gateway *gw, struct bus_event *ev)
     case BUS_EV_FETCHED:
         if (ev->purpose == ROOMS_FETCH_GAP)
             rooms_on_fetched(gw, ev);
+        else if (ev->purpose == ROOMS_FETCH_HISTORY)
+            rooms_on_history_fetched(ev);
+        else if (ev->purpose == ROOMS_FETCH_RECOVER)
+            rooms_on_recover_fetched(gw, ev);
         return;
     }
 }

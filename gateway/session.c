@@ -270,10 +270,12 @@ static void session_dispatch(struct session *s, const struct proto_request *req)
     case PROTO_PING:
         session_send_json(s, proto_encode_pong(req->id, gateway_now_ms()));
         return;
+    case PROTO_HISTORY:
+        rooms_history(s->gw, s, req);
+        return;
     case PROTO_DIRECT:
     case PROTO_TYPING:
     case PROTO_PRESENCE:
-    case PROTO_HISTORY:
     case PROTO_TYPE_COUNT:
         break;
     }
