@@ -107,94 +107,109 @@ static const char *const log_level_names[] = {"debug", "info", "warn", "error", 
 
 /* Table-entry builders, one per kind, so each row reads as "flag, env, field, default, range". */
 #define FIELD(name) .offset = offsetof(struct gateway_config, name)
-#define NUMBER(kind_, flag_, env_, field_, arg_, default_, min_, max_, help_)                    \
-    {.flag = flag_, .env = env_, .kind = kind_, FIELD(field_), .arg = arg_,                        \
-     .default_text = default_, .min = min_, .max = max_, .show_range = true, .help = help_}
+#define NUMBER(kind_, flag_, env_, field_, arg_, default_, min_, max_, help_)                      \
+    {                                                                                              \
+        .flag = flag_, .env = env_, .kind = kind_, FIELD(field_), .arg = arg_,                     \
+        .default_text = default_, .min = min_, .max = max_, .show_range = true, .help = help_      \
+    }
+/* A double whose range excludes its lower bound, e.g. (0, 100000]. */
+#define NUMBER_ABOVE(flag_, env_, field_, arg_, default_, above_, max_, help_)                     \
+    {                                                                                              \
+        .flag = flag_, .env = env_, .kind = OPT_DOUBLE, FIELD(field_), .arg = arg_,                \
+        .default_text = default_, .min = above_, .min_open = true, .max = max_,                    \
+        .show_range = true, .help = help_                                                          \
+    }
 #define BOOLEAN(flag_, env_, field_, default_, help_)                                              \
-    {.flag = flag_, .env = env_, .kind = OPT_BOOL, FIELD(field_), .arg = "[=BOOL]",               \
-     .default_text = default_, .help = help_}
+    {                                                                                              \
+        .flag = flag_, .env = env_, .kind = OPT_BOOL, FIELD(field_), .arg = "[=BOOL]",             \
+        .default_text = default_, .help = help_                                                    \
+    }
 #define STRING(flag_, env_, field_, arg_, note_, help_)                                            \
-    {.flag = flag_, .env = env_, .kind = OPT_STRING, FIELD(field_), .arg = arg_,                   \
-     .default_note = note_, .help = help_}
-#define TEXT(flag_, env_, field_, setter_, arg_, default_, note_, min_len_, max_len_, help_)      \
-    {.flag = flag_, .env = env_, .kind = OPT_TEXT, FIELD(field_),                                  \
-     .capacity = sizeof(((struct gateway_config *)0)->field_), .setter = setter_, .arg = arg_,     \
-     .default_text = default_, .default_note = note_, .min = min_len_, .max = max_len_,            \
-     .help = help_}
+    {                                                                                              \
+        .flag = flag_, .env = env_, .kind = OPT_STRING, FIELD(field_), .arg = arg_,                \
+        .default_note = note_, .help = help_                                                       \
+    }
+#define TEXT(flag_, env_, field_, setter_, arg_, default_, note_, min_len_, max_len_, help_)       \
+    {                                                                                              \
+        .flag = flag_, .env = env_, .kind = OPT_TEXT, FIELD(field_),                               \
+        .capacity = sizeof(((struct gateway_config *)0)->field_), .setter = setter_, .arg = arg_,  \
+        .default_text = default_, .default_note = note_, .min = min_len_, .max = max_len_,         \
+        .help = help_                                                                              \
+    }
 #define ENUM(flag_, env_, field_, choices_, arg_, default_, help_)                                 \
-    {.flag = flag_, .env = env_, .kind = OPT_ENUM, FIELD(field_), .choices = choices_,             \
-     .arg = arg_, .default_text = default_, .help = help_}
+    {                                                                                              \
+        .flag = flag_, .env = env_, .kind = OPT_ENUM, FIELD(field_), .choices = choices_,          \
+        .arg = arg_, .default_text = default_, .help = help_                                       \
+    }
 #define LIST(flag_, env_, setter_, arg_, default_, note_, max_entries_, help_)                     \
-    {.flag = flag_, .env = env_, .kind = OPT_LIST, .setter = setter_, .arg = arg_,                 \
-     .default_text = default_, .default_note = note_, .max = max_entries_, .help = help_}
+    {                                                                                              \
+        .flag = flag_, .env = env_, .kind = OPT_LIST, .setter = setter_, .arg = arg_,              \
+        .default_text = default_, .default_note = note_, .max = max_entries_, .help = help_        \
+    }
 
 /* The single source of truth for every option; the order is the order of --help. */
 static const struct config_option config_options[] = {
     /* listener */
     NUMBER(OPT_INT, "port", "GATEWAY_PORT", port, "N", "9001", 1, 65535, "listen port"),
-    TEXT("bind", "GATEWAY_BIND", bind, NULL, "ADDR", "", "all interfaces", 0, 63,
-         "listen address"),
-    TEXT("node-id", "NODE_ID", node_id, set_node_id, "ID", NULL, "<hostname>-<pid>", 1, 63,
-         "node id, [A-Za-z0-9_.:-]{1,63}; part of connection ids"),
+    TEXT("bind", "GATEWAY_BIND", bind, NULL, "ADDR", "", "all", 0, 63, "listen address"),
+    TEXT("node-id", "NODE_ID", node_id, set_node_id, "ID", NULL, "hostname-pid", 1, 63,
+         "in conn ids; [A-Za-z0-9_.:-]{1,63}"),
     /* redis */
-    LIST("redis", "REDIS_URL", set_redis_list, "URL[,URL]", "redis://127.0.0.1:6379/0", NULL,
-         CONFIG_MAX_REDIS, "redis://host[:port][/db] list (port 6379, db 0 if omitted; max 16)"),
+    LIST("redis", "REDIS_URL", set_redis_list, "URLS", "redis://127.0.0.1:6379/0", NULL,
+         CONFIG_MAX_REDIS, "redis://host[:port][/db],... max 16"),
     TEXT("redis-prefix", "REDIS_PREFIX", redis_prefix, NULL, "PREFIX", "chat", NULL, 1, 31,
-         "prefix of every Redis key and channel"),
+         "prefix of Redis keys and channels"),
     /* auth */
     ENUM("jwt-alg", "JWT_ALG", jwt_alg, alg_names, "ALG", "HS256", "HS256 | RS256 | ES256"),
     STRING("jwt-secret", "JWT_SECRET", jwt_secret, "SECRET", "none",
-           "HS256 shared secret (required for HS256)"),
+           "shared secret, required for HS256"),
     STRING("jwt-public-key", "JWT_PUBLIC_KEY", jwt_public_key, "PATH", "none",
-           "PEM public key file (required for RS256/ES256)"),
-    STRING("jwt-issuer", "JWT_ISSUER", jwt_issuer, "ISS", "not checked", "required iss claim"),
-    STRING("jwt-audience", "JWT_AUDIENCE", jwt_audience, "AUD", "not checked",
-           "required aud claim"),
+           "PEM key file, required for RS256/ES256"),
+    STRING("jwt-issuer", "JWT_ISSUER", jwt_issuer, "ISS", "unchecked", "required iss claim"),
+    STRING("jwt-audience", "JWT_AUDIENCE", jwt_audience, "AUD", "unchecked", "required aud claim"),
     BOOLEAN("jwt-require-exp", "JWT_REQUIRE_EXP", jwt_require_exp, "true",
             "reject tokens without exp"),
-    NUMBER(OPT_INT, "jwt-leeway", "JWT_LEEWAY", jwt_leeway_s, "SECONDS", "0", 0, 3600,
+    NUMBER(OPT_INT, "jwt-leeway", "JWT_LEEWAY", jwt_leeway_s, "SEC", "0", 0, 3600,
            "clock skew allowed on exp/nbf"),
-    LIST("allowed-origins", "ALLOWED_ORIGINS", set_origin_list, "ORIGIN[,ORIGIN]", "",
-         "all allowed", CONFIG_MAX_ORIGINS, "allowed Origin headers (max 32)"),
-    STRING("api-key", "API_KEY", api_key, "KEY", "API off", "bearer key of POST /api/*"),
-    BOOLEAN("dev-tokens", "DEV_TOKENS", dev_tokens, "false",
-            "dev-only token endpoint (HS256 only)"),
+    LIST("allowed-origins", "ALLOWED_ORIGINS", set_origin_list, "LIST", "", "all",
+         CONFIG_MAX_ORIGINS, "allowed Origin values, comma list, max 32"),
+    STRING("api-key", "API_KEY", api_key, "KEY", "off", "bearer key of POST /api/*"),
+    BOOLEAN("dev-tokens", "DEV_TOKENS", dev_tokens, "false", "dev token endpoint (HS256 only)"),
     /* limits (PROTOCOL.md section 3) */
     NUMBER(OPT_SIZE, "frame-limit", "FRAME_LIMIT", frame_limit, "SIZE", "64KiB", 256, 16 * MIB,
-           "largest message; more closes 1009"),
+           "max message, else 1009"),
     NUMBER(OPT_SIZE, "text-limit", "TEXT_LIMIT", text_limit, "SIZE", "4096", 1, 16 * MIB,
-           "largest text, <= frame limit; more is too_large"),
-    {.flag = "rate", .env = "RATE_LIMIT", .kind = OPT_DOUBLE, FIELD(rate_per_s), .arg = "PER_S",
-     .default_text = "20", .min = 0, .min_open = true, .max = 100000, .show_range = true,
-     .help = "publishes+directs per second per connection"},
+           "max text, else too_large"),
+    NUMBER_ABOVE("rate", "RATE_LIMIT", rate_per_s, "RATE", "20", 0, 100000,
+                 "publishes/s per connection"),
     NUMBER(OPT_INT, "rate-burst", "RATE_BURST", rate_burst, "N", "40", 1, 1000000,
-           "token bucket size, full at connect"),
+           "token bucket size"),
     NUMBER(OPT_INT, "abuse-limit", "ABUSE_LIMIT", abuse_limit, "N", "100", 0, 1000000,
-           "rate_limited answers per window that close 1008; 0 = never"),
-    NUMBER(OPT_INT, "abuse-window", "ABUSE_WINDOW", abuse_window_s, "SECONDS", "10", 1, 3600,
+           "rate_limited to close 1008, 0 off"),
+    NUMBER(OPT_INT, "abuse-window", "ABUSE_WINDOW", abuse_window_s, "SEC", "10", 1, 3600,
            "window of --abuse-limit"),
     NUMBER(OPT_INT, "max-rooms", "MAX_ROOMS", max_rooms, "N", "100", 1, 100000,
            "rooms per connection"),
     NUMBER(OPT_SIZE, "outq-cap", "OUTQ_CAP", outq_cap, "SIZE", "1MiB", 1024, GIB,
-           "outbound queue per connection; more closes 4000"),
+           "send queue, else 4000"),
     NUMBER(OPT_INT, "history-size", "HISTORY_SIZE", history_size, "N", "1000", 0, 1000000,
            "messages kept per room"),
-    NUMBER(OPT_INT, "history-ttl", "HISTORY_TTL", history_ttl_s, "SECONDS", "86400", 1,
-           TEN_YEARS_S, "how long a room's history is kept"),
+    NUMBER(OPT_INT, "history-ttl", "HISTORY_TTL", history_ttl_s, "SEC", "86400", 1, TEN_YEARS_S,
+           "history kept for"),
     NUMBER(OPT_INT, "typing-interval", "TYPING_INTERVAL", typing_interval_ms, "MS", "2000", 0,
-           600000, "typing relayed at most once per user+room"),
-    NUMBER(OPT_INT, "heartbeat", "HEARTBEAT", heartbeat_s, "SECONDS", "25", 1, 3600,
-           "ping period; 2 silent periods close 4001"),
-    NUMBER(OPT_INT, "drain-seconds", "DRAIN_SECONDS", drain_s, "SECONDS", "10", 0, 3600,
-           "window for closing connections on SIGTERM"),
-    NUMBER(OPT_INT, "handshake-timeout", "HANDSHAKE_TIMEOUT", handshake_timeout_s, "SECONDS",
-           "10", 1, 600, "time allowed for the HTTP upgrade"),
+           600000, "typing relay throttle"),
+    NUMBER(OPT_INT, "heartbeat", "HEARTBEAT", heartbeat_s, "SEC", "25", 1, 3600,
+           "ping period; 2 missed close 4001"),
+    NUMBER(OPT_INT, "drain-seconds", "DRAIN_SECONDS", drain_s, "SEC", "10", 0, 3600,
+           "drain window on SIGTERM"),
+    NUMBER(OPT_INT, "handshake-timeout", "HANDSHAKE_TIMEOUT", handshake_timeout_s, "SEC", "10", 1,
+           600, "HTTP upgrade timeout"),
     NUMBER(OPT_BYTES, "max-header-bytes", "MAX_HEADER_BYTES", max_header_bytes, "SIZE", "8KiB",
-           1024, 64 * KIB, "HTTP header space per request"),
+           1024, 64 * KIB, "HTTP header space"),
     NUMBER(OPT_INT, "max-connections", "MAX_CONNECTIONS", max_connections, "N", "100000", 1,
            10000000, "connections per node"),
     NUMBER(OPT_BYTES, "sndbuf", "SNDBUF", sndbuf, "SIZE", "64KiB", 0, 64 * MIB,
-           "SO_SNDBUF per connection; 0 = kernel default"),
+           "SO_SNDBUF, 0 = kernel's"),
     /* logging */
     ENUM("log-format", "LOG_FORMAT", log_format, log_format_names, "FMT", "kv", "kv | json"),
     ENUM("log-level", "LOG_LEVEL", log_level, log_level_names, "LEVEL", "info",
@@ -203,6 +218,7 @@ static const struct config_option config_options[] = {
 
 #undef FIELD
 #undef NUMBER
+#undef NUMBER_ABOVE
 #undef BOOLEAN
 #undef STRING
 #undef TEXT
@@ -275,7 +291,7 @@ static void format_bytes(double v, char *buf, size_t len)
 /* Writes the option's numeric range as "min..max" (">min..max" when min is excluded). */
 static void format_range(const struct config_option *opt, char *buf, size_t len)
 {
-    char lo[32], hi[32];
+    char lo[24], hi[24];
     if (opt->kind == OPT_BYTES || opt->kind == OPT_SIZE) {
         format_bytes(opt->min, lo, sizeof(lo));
         format_bytes(opt->max, hi, sizeof(hi));
@@ -287,8 +303,8 @@ static void format_range(const struct config_option *opt, char *buf, size_t len)
 }
 
 /* Writes "--flag (ENV): <formatted reason>" into err, always NUL-terminated when errlen > 0. */
-static void option_error(char *err, size_t errlen, const struct config_option *opt,
-                         const char *fmt, ...)
+static void option_error(char *err, size_t errlen, const struct config_option *opt, const char *fmt,
+                         ...)
 {
     if (!err || errlen == 0)
         return;
@@ -457,8 +473,7 @@ static int option_apply(struct gateway_config *cfg, const struct config_option *
         }
         if (r == NUMBER_RANGE || (double)v < opt->min || (double)v > opt->max) {
             format_range(opt, range, sizeof(range));
-            snprintf(why, whylen, "%s is out of range %s", shown(value, seen, sizeof(seen)),
-                     range);
+            snprintf(why, whylen, "%s is out of range %s", shown(value, seen, sizeof(seen)), range);
             return -1;
         }
         if (opt->kind == OPT_SIZE)
@@ -474,11 +489,9 @@ static int option_apply(struct gateway_config *cfg, const struct config_option *
             snprintf(why, whylen, "'%s' is not a number", shown(value, seen, sizeof(seen)));
             return -1;
         }
-        if (r == NUMBER_RANGE || v < opt->min || (opt->min_open && v == opt->min) ||
-            v > opt->max) {
+        if (r == NUMBER_RANGE || v < opt->min || (opt->min_open && v == opt->min) || v > opt->max) {
             format_range(opt, range, sizeof(range));
-            snprintf(why, whylen, "%s is out of range %s", shown(value, seen, sizeof(seen)),
-                     range);
+            snprintf(why, whylen, "%s is out of range %s", shown(value, seen, sizeof(seen)), range);
             return -1;
         }
         *(double *)(void *)field = v;
@@ -615,8 +628,8 @@ static int redis_url_parse(const char *url, size_t len, struct redis_endpoint *o
         }
         bool has_colon = false;
         for (const char *h = host; h < host_end; h++) {
-            bool hex = (*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f') ||
-                       (*h >= 'A' && *h <= 'F');
+            bool hex =
+                (*h >= '0' && *h <= '9') || (*h >= 'a' && *h <= 'f') || (*h >= 'A' && *h <= 'F');
             if (!hex && *h != ':' && *h != '.') {
                 snprintf(why, whylen, "invalid IPv6 address in brackets");
                 return -1;
@@ -666,8 +679,9 @@ static int redis_url_parse(const char *url, size_t len, struct redis_endpoint *o
         const char *db_start = ++p;
         p = end;
         /* "redis://host:6379/" is db 0, as in the IANA redis URI scheme. */
-        db = db_start == end ? 0 : parse_bounded_digits(db_start, (size_t)(end - db_start),
-                                                        REDIS_MAX_DB);
+        db = db_start == end
+                 ? 0
+                 : parse_bounded_digits(db_start, (size_t)(end - db_start), REDIS_MAX_DB);
         if (db < 0) {
             snprintf(why, whylen, "db must be 0..%d", REDIS_MAX_DB);
             return -1;
@@ -986,23 +1000,22 @@ static void help_build(void)
                 "or g/G/GiB suffix (1024-based), e.g. 64KiB, 1M.\n"
                 "\n"
                 "Options:\n");
+    help_append(&used, "  %-25s %-17s %-12s %s\n", "FLAG", "ENVIRONMENT", "DEFAULT", "MEANING");
     for (size_t i = 0; i < CONFIG_OPTION_COUNT; i++) {
         const struct config_option *opt = &config_options[i];
-        char flag[48], range[64] = "", def[64];
+        char flag[48], range[64] = "";
         snprintf(flag, sizeof(flag), "--%s%s%s", opt->flag, opt->kind == OPT_BOOL ? "" : " ",
                  opt->arg);
         if (opt->show_range) {
-            range[0] = ' ';
-            format_range(opt, range + 1, sizeof(range) - 1);
+            char span[56];
+            format_range(opt, span, sizeof(span));
+            snprintf(range, sizeof(range), " (%s)", span);
         }
-        if (opt->default_note)
-            snprintf(def, sizeof(def), "%s", opt->default_note);
-        else
-            snprintf(def, sizeof(def), "%s", opt->default_text ? opt->default_text : "none");
-        help_append(&used, "  %-34s %-18s %s;%s default %s\n", flag, opt->env, opt->help, range,
-                    def);
+        const char *def = opt->default_note ? opt->default_note : opt->default_text;
+        help_append(&used, "  %-25s %-17s %-12s %s%s\n", flag, opt->env, def ? def : "none",
+                    opt->help, range);
     }
-    help_append(&used, "  %-34s %-18s %s\n", "-h, --help", "", "show this help and exit");
+    help_append(&used, "  %-25s %-17s %-12s %s\n", "-h, --help", "", "", "show this help and exit");
 }
 
 /* Guarantees: the full help text, built on first use (thread-safe) and never freed. */

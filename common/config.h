@@ -89,7 +89,9 @@ typedef const char *(*config_getenv_fn)(const char *name);
 /* Fills *cfg with defaults, then the environment (via getenv_fn, may be NULL), then argv
  * (argv[0] is the program name; flags take "--flag value" or "--flag=value"; boolean flags
  * also accept no value). On CONFIG_ERROR, err holds one line naming the flag (and its env
- * name), e.g. "--port: 70000 is out of range 1..65535". --help/-h gives CONFIG_HELP. */
+ * name), e.g. "--port (GATEWAY_PORT): 70000 is out of range 1..65535", and *cfg owns nothing.
+ * --help/-h gives CONFIG_HELP (with defaults in *cfg). *cfg is overwritten: config_free a
+ * previously parsed struct before parsing into it again. */
 enum config_status config_parse(struct gateway_config *cfg, int argc, char **argv,
                                 config_getenv_fn getenv_fn, char *err, size_t errlen);
 

@@ -206,18 +206,37 @@ static void bus_room_key(const struct bus *bus, char *out, size_t len, const cha
     snprintf(out, len, "%s{%s}:%s", bus->key_prefix, room, suffix);
 }
 
-/* Extracts the room name from a channel "<prefix>{R}:ch"; false when it is not ours. */
-static bool bus_channel_room(const struct bus *bus, const char *ch, size_t len, char *room)
+/* Channel names. Room R: "<prefix>{R}:ch"; user U: "<prefix>u:{U}:ch". Room names cannot
+ * contain braces, so the two forms never collide. */
+static void bus_channel_name(const struct bus *bus, char *out, size_t len, bool user,
+                             const char *name)
+{
+    if (user)
+        snprintf(out, len, "%su:{%s}:ch", bus->key_prefix, name);
+    else
+        snprintf(out, len, "%s{%s}:ch", bus->key_prefix, name);
+}
+
+/* Splits a channel of ours into its kind and name; false for anything else. */
+static bool bus_channel_parse(const struct bus *bus, const char *ch, size_t len, bool *user,
+                              char *name)
 {
     size_t plen = strlen(bus->key_prefix);
-    if (len < plen + 5 || memcmp(ch, bus->key_prefix, plen) != 0 || ch[plen] != '{' ||
+    if (len < plen + 5 || memcmp(ch, bus->key_prefix, plen) != 0 ||
         memcmp(ch + len - 4, "}:ch", 4) != 0)
         return false;
-    size_t rlen = len - plen - 5;
-    if (rlen == 0 || rlen > PROTO_ROOM_MAX)
+    size_t skip = 0;
+    if (ch[plen] == '{')
+        skip = 1, *user = false;
+    else if (len > plen + 7 && memcmp(ch + plen, "u:{", 3) == 0)
+        skip = 3, *user = true;
+    else
         return false;
-    memcpy(room, ch + plen + 1, rlen);
-    room[rlen] = '\0';
+    size_t nlen = len - plen - skip - 4;
+    if (nlen == 0 || nlen > BUS_NAME_MAX)
+        return false;
+    memcpy(name, ch + plen + skip, nlen);
+    name[nlen] = '\0';
     return true;
 }
 
@@ -250,10 +269,8 @@ static void bus_schedule_reconnect(struct bus *bus)
 static void bus_on_sub_reply(redisAsyncContext *ac, void *r, void *privdata);
 
 /* Sends SUBSCRIBE/UNSUBSCRIBE so the channel moves towards `want`; drops settled idle entries. */
-static void bus_reconcile_channel(struct bus *bus, const char *room, struct channel *ch)
+static void bus_reconcile_channel(struct bus *bus, const char *key, struct channel *ch)
 {
-    char key[128];
-    bus_room_key(bus, key, sizeof(key), room, "ch");
     if (bus->sub_ctx && bus->sub_up) {
         if (ch->want && ch->state == CHANNEL_IDLE) {
             if (redisAsyncCommand(bus->sub_ctx, bus_on_sub_reply, NULL, "SUBSCRIBE %s", key) ==
@@ -266,7 +283,7 @@ static void bus_reconcile_channel(struct bus *bus, const char *room, struct chan
         }
     }
     if (!ch->want && ch->state == CHANNEL_IDLE) {
-        strmap_remove(&bus->channels, room);
+        strmap_remove(&bus->channels, key);
         free(ch);
     }
 }
@@ -293,8 +310,10 @@ static struct frame *bus_message_frame(struct bus *bus, uint64_t offset, const c
     return f;
 }
 
-/* Parses "<epoch> <offset> <sender> <json>" and hands a MESSAGE event over. */
-static void bus_on_message(struct bus *bus, const char *room, const char *p, size_t len)
+/* Parses "<epoch> <offset> <sender> <json>" and hands a MESSAGE (room channel) or DIRECT
+ * (user channel) event over. Offset 0 marks an ephemeral frame (typing, direct). */
+static void bus_on_message(struct bus *bus, bool user, const char *room, const char *p,
+                           size_t len)
 {
     const char *end = p + len;
     const char *sp1 = memchr(p, ' ', len);
@@ -304,7 +323,7 @@ static void bus_on_message(struct bus *bus, const char *room, const char *p, siz
         log_event(CONFIG_LOG_WARN, "redis_bad_message", "room", room, NULL);
         return;
     }
-    struct bus_event *ev = bus_event_new(BUS_EV_MESSAGE, room);
+    struct bus_event *ev = bus_event_new(user ? BUS_EV_DIRECT : BUS_EV_MESSAGE, room);
     if (!ev)
         return;
     ev->t_submit_ns = bus_now_ns();
@@ -332,46 +351,50 @@ static void bus_on_sub_reply(redisAsyncContext *ac, void *r, void *privdata)
         reply->element[1]->type != REDIS_REPLY_STRING)
         return;
     const char *kind = reply->element[0]->str;
-    char room[PROTO_ROOM_MAX + 1];
-    if (!bus_channel_room(bus, reply->element[1]->str, reply->element[1]->len, room))
+    const char *channel = reply->element[1]->str;
+    char name[BUS_NAME_MAX + 1];
+    bool user = false;
+    if (!bus_channel_parse(bus, channel, reply->element[1]->len, &user, name))
         return;
     if (strcmp(kind, "message") == 0) {
         if (reply->element[2]->type == REDIS_REPLY_STRING)
-            bus_on_message(bus, room, reply->element[2]->str, reply->element[2]->len);
+            bus_on_message(bus, user, name, reply->element[2]->str, reply->element[2]->len);
         return;
     }
-    struct channel *ch = strmap_get(&bus->channels, room);
+    struct channel *ch = strmap_get(&bus->channels, channel);
     if (!ch)
         return;
     if (strcmp(kind, "subscribe") == 0 && ch->state == CHANNEL_SUBSCRIBING) {
         ch->state = CHANNEL_SUBSCRIBED;
-        if (ch->want)
-            bus_emit_subscribed(bus, room);
+        if (ch->want && !user)
+            bus_emit_subscribed(bus, name);
     } else if (strcmp(kind, "unsubscribe") == 0 && ch->state == CHANNEL_UNSUBSCRIBING) {
         ch->state = CHANNEL_IDLE;
     }
-    bus_reconcile_channel(bus, room, ch);
+    bus_reconcile_channel(bus, channel, ch);
 }
 
-static void bus_cmd_subscribe(struct bus *bus, const char *room, bool want)
+static void bus_cmd_subscribe(struct bus *bus, bool user, const char *name, bool want)
 {
-    struct channel *ch = strmap_get(&bus->channels, room);
+    char key[BUS_CHANNEL_MAX];
+    bus_channel_name(bus, key, sizeof(key), user, name);
+    struct channel *ch = strmap_get(&bus->channels, key);
     if (!ch) {
         if (!want)
             return;
         ch = calloc(1, sizeof(*ch));
-        if (!ch || strmap_put(&bus->channels, room, ch) != 0) {
+        if (!ch || strmap_put(&bus->channels, key, ch) != 0) {
             free(ch);
-            log_event(CONFIG_LOG_ERROR, "out_of_memory", "where", "bus_subscribe", "room", room,
+            log_event(CONFIG_LOG_ERROR, "out_of_memory", "where", "bus_subscribe", "channel", key,
                       NULL);
             return;
         }
     }
     ch->want = want;
     /* Already subscribed (a re-join before the UNSUBSCRIBE went out): confirm at once. */
-    if (want && ch->state == CHANNEL_SUBSCRIBED)
-        bus_emit_subscribed(bus, room);
-    bus_reconcile_channel(bus, room, ch);
+    if (want && !user && ch->state == CHANNEL_SUBSCRIBED)
+        bus_emit_subscribed(bus, name);
+    bus_reconcile_channel(bus, key, ch);
 }
 
 /* After a (re)connect of the subscriber: every wanted channel goes out again. */
@@ -384,7 +407,7 @@ static void bus_resubscribe_one(const char *room, void *value, void *arg)
 }
 
 struct room_list {
-    char (*names)[PROTO_ROOM_MAX + 1];
+    char (*names)[BUS_CHANNEL_MAX];
     size_t n, cap;
 };
 
@@ -400,7 +423,7 @@ static void bus_collect_room(const char *room, void *value, void *arg)
         l->names = nn;
         l->cap = ncap;
     }
-    snprintf(l->names[l->n++], PROTO_ROOM_MAX + 1, "%s", room);
+    snprintf(l->names[l->n++], BUS_CHANNEL_MAX, "%s", room);
 }
 
 /* Re-sends SUBSCRIBE for every wanted channel; unwanted entries are dropped. */
@@ -477,7 +500,11 @@ static void bus_on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
     redisReply *reply = r;
     struct bus_event *ev = bus_event_new(BUS_EV_PUBLISHED, cmd->room);
     if (ev) {
-        ev->status = bus_parse_offset_epoch(reply, &ev->offset, ev->epoch) ? 0 : -1;
+        ev->direct = cmd->type == BUS_CMD_DIRECT;
+        if (ev->direct)
+            ev->status = reply && reply->type == REDIS_REPLY_INTEGER ? 0 : -1;
+        else
+            ev->status = bus_parse_offset_epoch(reply, &ev->offset, ev->epoch) ? 0 : -1;
         ev->owner = cmd->owner;
         ev->id_json = cmd->id_json;
         cmd->id_json = NULL;
@@ -602,12 +629,14 @@ static void bus_run_fetch(struct bus *bus, struct bus_cmd *cmd)
 /* Answers a command that cannot reach Redis with a failed event (never silence). */
 static void bus_fail_cmd(struct bus *bus, struct bus_cmd *cmd)
 {
-    enum bus_event_type type = cmd->type == BUS_CMD_PUBLISH ? BUS_EV_PUBLISHED
-                               : cmd->type == BUS_CMD_FETCH ? BUS_EV_FETCHED
-                                                            : BUS_EV_SYNCED;
+    enum bus_event_type type =
+        cmd->type == BUS_CMD_PUBLISH || cmd->type == BUS_CMD_DIRECT ? BUS_EV_PUBLISHED
+        : cmd->type == BUS_CMD_FETCH                                ? BUS_EV_FETCHED
+                                                                    : BUS_EV_SYNCED;
     struct bus_event *ev = bus_event_new(type, cmd->room);
     if (ev) {
         ev->status = -1;
+        ev->direct = cmd->type == BUS_CMD_DIRECT;
         ev->from = cmd->from;
         ev->to = cmd->to;
         ev->purpose = cmd->purpose;
@@ -654,13 +683,72 @@ static void bus_run_sync(struct bus *bus, struct bus_cmd *cmd)
         bus_fail_cmd(bus, cmd);
 }
 
+/* Ephemeral frames travel as "- 0 <sender> <json>": no offset, nothing stored. */
+static int bus_ephemeral_payload(const struct bus_cmd *cmd, char **out, size_t *len)
+{
+    size_t n = strlen(cmd->sender) + strlen(cmd->head) + 5;
+    *out = malloc(n + 1);
+    if (!*out)
+        return -1;
+    *len = (size_t)snprintf(*out, n + 1, "- 0 %s %s", cmd->sender, cmd->head);
+    return 0;
+}
+
+/* Typing: one PUBLISH on the room channel, fire and forget (§2: nothing is answered). */
+static void bus_run_typing(struct bus *bus, struct bus_cmd *cmd)
+{
+    char ch[BUS_CHANNEL_MAX], *payload;
+    size_t len;
+    bus_channel_name(bus, ch, sizeof(ch), false, cmd->room);
+    if (bus_ephemeral_payload(cmd, &payload, &len) != 0)
+        return;
+    redisAsyncCommand(bus->cmd_ctx, NULL, NULL, "PUBLISH %s %b", ch, payload, len);
+    free(payload);
+}
+
+/* Direct: PUBLISH to the target's user channel and, when it is another user, to the sender's
+ * own (its other connections), in one script so both go or neither; answered as PUBLISHED. */
+static void bus_run_direct(struct bus *bus, struct bus_cmd *cmd)
+{
+    char to[BUS_CHANNEL_MAX], self[BUS_CHANNEL_MAX], *payload;
+    size_t len;
+    bus_channel_name(bus, to, sizeof(to), true, cmd->room);
+    bus_channel_name(bus, self, sizeof(self), true, cmd->tail);
+    if (bus_ephemeral_payload(cmd, &payload, &len) != 0) {
+        bus_fail_cmd(bus, cmd);
+        return;
+    }
+    int same = strcmp(to, self) == 0;
+    const char *argv[] = {"EVAL", REDIS_SCRIPT_DIRECT, same ? "1" : "2", to, self, payload};
+    size_t lens[] = {4, strlen(REDIS_SCRIPT_DIRECT), 1, strlen(to), strlen(self), len};
+    if (same) {
+        argv[4] = payload;
+        lens[4] = len;
+    }
+    if (redisAsyncCommandArgv(bus->cmd_ctx, bus_on_publish_reply, cmd, same ? 5 : 6, argv, lens) !=
+        REDIS_OK)
+        bus_fail_cmd(bus, cmd);
+    free(payload);
+}
+
 static void bus_dispatch(struct bus *bus, struct bus_cmd *cmd)
 {
     switch (cmd->type) {
     case BUS_CMD_SUBSCRIBE:
     case BUS_CMD_UNSUBSCRIBE:
-        bus_cmd_subscribe(bus, cmd->room, cmd->type == BUS_CMD_SUBSCRIBE);
+        bus_cmd_subscribe(bus, cmd->user_channel, cmd->room, cmd->type == BUS_CMD_SUBSCRIBE);
         bus_cmd_free(cmd);
+        return;
+    case BUS_CMD_TYPING:
+        if (atomic_load(&bus->ready) && bus->cmd_ctx)
+            bus_run_typing(bus, cmd);
+        bus_cmd_free(cmd);
+        return;
+    case BUS_CMD_DIRECT:
+        if (!atomic_load(&bus->ready) || !bus->cmd_ctx)
+            bus_fail_cmd(bus, cmd);
+        else
+            bus_run_direct(bus, cmd);
         return;
     case BUS_CMD_SYNC:
     case BUS_CMD_PUBLISH:
@@ -845,7 +933,7 @@ static void bus_on_wake(evutil_socket_t fd, short what, void *arg)
         if (!stopping)
             bus_dispatch(bus, list);
         else if (list->type == BUS_CMD_PUBLISH || list->type == BUS_CMD_SYNC ||
-                 list->type == BUS_CMD_FETCH)
+                 list->type == BUS_CMD_FETCH || list->type == BUS_CMD_DIRECT)
             bus_fail_cmd(bus, list); /* answered, so its session is released */
         else
             bus_cmd_free(list);
@@ -953,7 +1041,8 @@ struct bus_event *bus_stop(struct bus *bus)
     bus->cmd_head = bus->cmd_tail = NULL;
     while (c) {
         struct bus_cmd *n = c->next;
-        if (c->type == BUS_CMD_PUBLISH || c->type == BUS_CMD_SYNC || c->type == BUS_CMD_FETCH)
+        if (c->type == BUS_CMD_PUBLISH || c->type == BUS_CMD_SYNC || c->type == BUS_CMD_FETCH ||
+            c->type == BUS_CMD_DIRECT)
             bus_fail_cmd(bus, c);
         else
             bus_cmd_free(c);

@@ -30,18 +30,25 @@
 
 struct bus;
 
+#define BUS_NAME_MAX PROTO_USER_MAX /* a room name or a user id */
+#define BUS_CHANNEL_MAX 200
+
 enum bus_cmd_type {
     BUS_CMD_SUBSCRIBE,   /* want room's channel subscribed → BUS_EV_SUBSCRIBED */
     BUS_CMD_UNSUBSCRIBE, /* no local member left */
     BUS_CMD_SYNC,        /* read room offset/epoch (creating the epoch) → BUS_EV_SYNCED */
     BUS_CMD_PUBLISH,     /* run the publish script → BUS_EV_PUBLISHED */
     BUS_CMD_FETCH,       /* read stored messages [from, to] of a room's log → BUS_EV_FETCHED */
+    BUS_CMD_TYPING,      /* ephemeral frame `head` on the room channel; nothing answered */
+    BUS_CMD_DIRECT,      /* frame `head` to user `room` and the sender's user `tail` →
+                            BUS_EV_PUBLISHED (direct) */
 };
 
 struct bus_cmd {
     struct bus_cmd *next;
     enum bus_cmd_type type;
-    char room[PROTO_ROOM_MAX + 1];
+    char room[BUS_NAME_MAX + 1]; /* a room, or a user for user channels and DIRECT */
+    bool user_channel;   /* SUBSCRIBE/UNSUBSCRIBE: the user channel of `room` */
     uint64_t generation; /* SYNC: room incarnation, echoed back */
     void *owner;         /* PUBLISH: the session, echoed back untouched */
     char *id_json;       /* PUBLISH: request id, echoed back (ownership moves with the item) */
@@ -63,13 +70,15 @@ enum bus_event_type {
     BUS_EV_SUB_LOST,   /* the subscriber connection dropped: every subscription is gone */
     BUS_EV_READY,      /* both connections up again (after start or an outage) */
     BUS_EV_FETCHED,    /* stored messages read: frames[0..count) in offset order, or failed */
+    BUS_EV_DIRECT,     /* a frame on user `room`'s channel (frame->sender_serial set) */
 };
 
 struct bus_event {
     struct bus_event *next;
     enum bus_event_type type;
     int status; /* 0 ok; otherwise failed (Redis down or error) */
-    char room[PROTO_ROOM_MAX + 1];
+    bool direct; /* PUBLISHED: the answer to a DIRECT */
+    char room[BUS_NAME_MAX + 1];
     uint64_t generation;
     uint64_t offset;
     char epoch[PROTO_EPOCH_MAX + 1];

@@ -19,6 +19,7 @@
 #include "metrics.h"
 #include "outq.h"
 #include "room_registry.h"
+#include "strmap.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
@@ -29,6 +30,7 @@ struct gateway {
     struct lws_context *context;
     struct bus *bus;
     struct room_registry rooms;
+    struct strmap users; /* user id → struct local_user: this node's connections per user */
     struct auth_policy policy;
     uint64_t next_serial;
     char conn_prefix[96]; /* "<node>.<boot>." — conn ids are prefix + serial */
@@ -49,6 +51,12 @@ struct gateway {
     struct metrics metrics;
 };
 
+/* A room a session is in, with what is per connection and room. */
+struct session_room {
+    struct room *room;
+    int64_t typing_ms; /* monotonic time the last state:true typing was relayed */
+};
+
 /* One WebSocket connection. Allocated at the handshake, freed when the socket is closed and no
  * Redis request still refers to it (`inflight`). */
 struct session {
@@ -60,7 +68,7 @@ struct session {
     char conn_id[128];
     struct auth_claims *claims;
     struct outq outq;
-    struct room **rooms; /* joined or joining */
+    struct session_room *rooms; /* joined or joining */
     unsigned room_count, room_cap;
     unsigned inflight;
     uint16_t close_code; /* non-zero: close with this code at the next writable */
@@ -93,6 +101,8 @@ void session_send_json(struct session *s, char *json);
 void session_send_error(struct session *s, const char *id_json, enum proto_error code,
                         const char *message);
 void session_close(struct session *s, uint16_t code, const char *reason);
+/* The session's entry for room, or NULL when it has not joined it. */
+struct session_room *session_room_find(const struct session *s, const struct room *room);
 bool session_in_room(const struct session *s, const struct room *room);
 void session_on_published(struct gateway *gw, struct bus_event *ev);
 
@@ -104,6 +114,12 @@ void rooms_history(struct gateway *gw, struct session *s, const struct proto_req
 /* Removes s from every room (connection closed). */
 void rooms_leave_all(struct gateway *gw, struct session *s);
 void rooms_on_event(struct gateway *gw, struct bus_event *ev);
+
+/* users.c: this node's connections per user, and the user channel each needs */
+int users_add(struct gateway *gw, struct session *s);
+void users_remove(struct gateway *gw, struct session *s);
+/* A direct frame arrived on user ev->room's channel: queue it to that user's connections. */
+void users_on_direct(struct gateway *gw, struct bus_event *ev);
 
 /* server.c */
 int64_t gateway_now_ms(void);     /* wall clock, ms since the epoch */

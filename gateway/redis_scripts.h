@@ -42,4 +42,10 @@
     "end\n"                                                                                   \
     "return {tonumber(redis.call('GET', KEYS[1])), epoch}\n"
 
+/* KEYS: one or two user channels; ARGV: payload. Publishes to each; returns receivers. */
+#define REDIS_SCRIPT_DIRECT                                                                   \
+    "local n = 0\n"                                                                           \
+    "for i, k in ipairs(KEYS) do n = n + redis.call('PUBLISH', k, ARGV[1]) end\n"             \
+    "return n\n"
+
 #endif

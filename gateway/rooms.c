@@ -46,20 +46,20 @@ static int session_list_add(struct session *s, struct room *room)
 {
     if (s->room_count == s->room_cap) {
         unsigned ncap = s->room_cap ? s->room_cap * 2 : 4;
-        struct room **n = realloc(s->rooms, sizeof(*n) * ncap);
+        struct session_room *n = realloc(s->rooms, sizeof(*n) * ncap);
         if (!n)
             return -1;
         s->rooms = n;
         s->room_cap = ncap;
     }
-    s->rooms[s->room_count++] = room;
+    s->rooms[s->room_count++] = (struct session_room){.room = room, .typing_ms = 0};
     return 0;
 }
 
 static void session_list_remove(struct session *s, const struct room *room)
 {
     for (unsigned i = 0; i < s->room_count; i++) {
-        if (s->rooms[i] == room) {
+        if (s->rooms[i].room == room) {
             s->rooms[i] = s->rooms[--s->room_count];
             return;
         }
@@ -357,7 +357,7 @@ void rooms_leave(struct gateway *gw, struct session *s, const char *name, const 
 void rooms_leave_all(struct gateway *gw, struct session *s)
 {
     while (s->room_count)
-        rooms_remove_member(gw, s, s->rooms[s->room_count - 1]);
+        rooms_remove_member(gw, s, s->rooms[s->room_count - 1].room);
 }
 
 /* Queues `frame` to every live member of room except its sender's connection. */
@@ -485,6 +485,12 @@ static void rooms_on_message(struct gateway *gw, struct bus_event *ev)
     if (!room)
         return; /* unsubscribed meanwhile */
     struct frame *frame = ev->frame;
+    if (frame->offset == 0) {
+        /* Ephemeral (typing): relayed to live members as it comes, never ordered or stored. */
+        if (room->state == ROOM_LIVE)
+            rooms_fan_out(gw, room, frame);
+        return;
+    }
     frame->arrival_us = (uint32_t)(ev->t_submit_ns / 1000);
     if (frame->arrival_us == 0)
         frame->arrival_us = 1;
@@ -633,6 +639,9 @@ void rooms_on_event(struct gateway *gw, struct bus_event *ev)
         return;
     case BUS_EV_PUBLISHED:
         session_on_published(gw, ev);
+        return;
+    case BUS_EV_DIRECT:
+        users_on_direct(gw, ev);
         return;
     case BUS_EV_FETCHED:
         if (ev->purpose == ROOMS_FETCH_GAP)

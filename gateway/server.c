@@ -264,7 +264,9 @@ int server_create(struct gateway *gw)
     info.protocols = server_protocols;
     info.user = gw;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
-    info.max_http_header_data = (unsigned short)cfg->max_header_bytes;
+    /* lws counts header space in an unsigned short: 64 KiB is 65535 there. */
+    info.max_http_header_data =
+        (unsigned short)(cfg->max_header_bytes > 65535 ? 65535 : cfg->max_header_bytes);
     info.timeout_secs = (unsigned)cfg->handshake_timeout_s;
     info.retry_and_idle_policy = &retry;
     info.vhost_name = "chat";

@@ -37,6 +37,10 @@ void session_established(struct session *s, struct lws *wsi)
         gw->sessions->prev = s;
     gw->sessions = s;
     gw->connections++;
+    if (users_add(gw, s) != 0) {
+        session_close(s, 1011, "internal error");
+        return;
+    }
     gw->metrics.connections_total++;
     token_bucket_init(&s->bucket, gw->cfg->rate_burst, gateway_mono_ns() / 1000000);
     log_event(CONFIG_LOG_DEBUG, "conn_open", "conn", s->conn_id, "user", s->claims->sub, NULL);
@@ -67,6 +71,7 @@ void session_closed(struct session *s)
 {
     struct gateway *gw = s->gw;
     if (s->wsi) {
+        users_remove(gw, s);
         gw->connections--;
         if (s->prev)
             s->prev->next = s->next;
@@ -173,12 +178,17 @@ int session_writable(struct session *s)
     return 0;
 }
 
-bool session_in_room(const struct session *s, const struct room *room)
+struct session_room *session_room_find(const struct session *s, const struct room *room)
 {
     for (unsigned i = 0; i < s->room_count; i++)
-        if (s->rooms[i] == room)
-            return true;
-    return false;
+        if (s->rooms[i].room == room)
+            return &s->rooms[i];
+    return NULL;
+}
+
+bool session_in_room(const struct session *s, const struct room *room)
+{
+    return session_room_find(s, room) != NULL;
 }
 
 /* Rate limit for publish/direct: a token, or rate_limited (and 1008 for persistent abuse). */
@@ -236,6 +246,65 @@ static void session_handle_publish(struct session *s, const struct proto_request
     bus_submit(gw->bus, cmd);
 }
 
+/* direct: one frame, encoded once, to every connection of the target and the sender's other
+ * connections on every node; acked when Redis took it. */
+static void session_handle_direct(struct session *s, const struct proto_request *req)
+{
+    struct gateway *gw = s->gw;
+    if (!session_take_token(s, req->id))
+        return;
+    if (!bus_ready(gw->bus)) {
+        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
+        return;
+    }
+    struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_DIRECT, req->to);
+    int64_t ts = gateway_now_ms();
+    if (!cmd ||
+        !(cmd->head = proto_encode_direct(s->claims->sub, s->claims->name, req->to, ts,
+                                          req->text, req->text_len, NULL)) ||
+        !(cmd->tail = strdup(s->claims->sub)) || !(cmd->id_json = strdup(req->id))) {
+        if (cmd) {
+            free(cmd->head);
+            free(cmd->tail);
+            free(cmd);
+        }
+        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
+    cmd->owner = s;
+    cmd->ts_ms = ts;
+    s->inflight++;
+    bus_submit(gw->bus, cmd);
+}
+
+/* typing: relayed to the room's other connections (sender's other connections included);
+ * state:true at most once per --typing-interval per connection and room, extra ones dropped;
+ * state:false always goes. Nothing is answered, nothing stored. */
+static void session_handle_typing(struct session *s, const struct proto_request *req)
+{
+    struct gateway *gw = s->gw;
+    struct room *room = room_registry_find(&gw->rooms, req->room);
+    struct session_room *sr = room ? session_room_find(s, room) : NULL;
+    if (!sr) {
+        session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
+        return;
+    }
+    int64_t now = gateway_mono_ns() / 1000000;
+    if (req->state) {
+        if (sr->typing_ms && now - sr->typing_ms < gw->cfg->typing_interval_ms)
+            return;
+        sr->typing_ms = now;
+    }
+    struct bus_cmd *cmd = bus_ready(gw->bus) ? bus_cmd_new(BUS_CMD_TYPING, req->room) : NULL;
+    if (!cmd || !(cmd->head = proto_encode_typing(req->room, s->claims->sub, req->state))) {
+        free(cmd);
+        return; /* typing is best effort: never stored, never answered */
+    }
+    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
+    bus_submit(gw->bus, cmd);
+}
+
 void session_on_published(struct gateway *gw, struct bus_event *ev)
 {
     struct session *s = ev->owner;
@@ -243,7 +312,9 @@ void session_on_published(struct gateway *gw, struct bus_event *ev)
         metrics_observe(&gw->metrics.publish_rtt,
                         (double)(gateway_mono_ns() - ev->t_submit_ns) / 1e9);
     if (s->wsi) {
-        if (ev->status == 0) {
+        if (ev->status == 0 && ev->direct) {
+            session_send_json(s, proto_encode_ack(ev->id_json, NULL, 0, ev->ts_ms));
+        } else if (ev->status == 0) {
             session_send_json(s, proto_encode_ack(ev->id_json, ev->room, ev->offset, ev->ts_ms));
         } else {
             gw->metrics.publish_failures++;
@@ -274,7 +345,11 @@ static void session_dispatch(struct session *s, const struct proto_request *req)
         rooms_history(s->gw, s, req);
         return;
     case PROTO_DIRECT:
+        session_handle_direct(s, req);
+        return;
     case PROTO_TYPING:
+        session_handle_typing(s, req);
+        return;
     case PROTO_PRESENCE:
     case PROTO_TYPE_COUNT:
         break;
