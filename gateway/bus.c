@@ -605,7 +605,7 @@ static void bus_on_fetch_reply(redisAsyncContext *ac, void *r, void *privdata)
 
 static void bus_run_fetch(struct bus *bus, struct bus_cmd *cmd)
 {
-    char logk[128], from[32], to[32], count[16];
+    char logk[BUS_CHANNEL_MAX], from[32], to[32], count[16];
     bus_room_key(bus, logk, sizeof(logk), cmd->room, "log");
     snprintf(from, sizeof(from), "%" PRIu64 "-0", cmd->from);
     if (cmd->to == UINT64_MAX)
@@ -653,7 +653,8 @@ static void bus_fail_cmd(struct bus *bus, struct bus_cmd *cmd)
 
 static void bus_run_publish(struct bus *bus, struct bus_cmd *cmd)
 {
-    char seq[128], logk[128], epochk[128], chk[128], cand[17], maxlen[16], ttl[16];
+    char seq[BUS_CHANNEL_MAX], logk[BUS_CHANNEL_MAX], epochk[BUS_CHANNEL_MAX], chk[BUS_CHANNEL_MAX];
+    char cand[17], maxlen[16], ttl[16];
     bus_room_key(bus, seq, sizeof(seq), cmd->room, "seq");
     bus_room_key(bus, logk, sizeof(logk), cmd->room, "log");
     bus_room_key(bus, epochk, sizeof(epochk), cmd->room, "epoch");
@@ -673,7 +674,7 @@ static void bus_run_publish(struct bus *bus, struct bus_cmd *cmd)
 
 static void bus_run_sync(struct bus *bus, struct bus_cmd *cmd)
 {
-    char seq[128], logk[128], epochk[128], cand[17];
+    char seq[BUS_CHANNEL_MAX], logk[BUS_CHANNEL_MAX], epochk[BUS_CHANNEL_MAX], cand[17];
     bus_room_key(bus, seq, sizeof(seq), cmd->room, "seq");
     bus_room_key(bus, logk, sizeof(logk), cmd->room, "log");
     bus_room_key(bus, epochk, sizeof(epochk), cmd->room, "epoch");

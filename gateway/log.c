@@ -70,7 +70,7 @@ void log_event(enum config_log_level level, const char *event, ...)
 {
     if (!log_enabled(level))
         return;
-    char ts[32];
+    char ts[64];
     log_timestamp(ts, sizeof(ts));
     va_list ap;
     va_start(ap, event);
