@@ -486,6 +486,68 @@ enum proto_error proto_decode(const char *buf, size_t len, size_t text_limit,
     return e;
 }
 
+/* Decodes a backend API body with the same strictness as client frames (UTF-8, one object,
+ * no duplicate fields we read); see protocol.h. */
+enum proto_error proto_decode_api(const char *buf, size_t len, size_t text_limit, bool direct,
+                                  struct proto_api_request *out, const char **message)
+{
+    const char *unused;
+    if (!message)
+        message = &unused;
+    memset(out, 0, sizeof(*out));
+    if (!buf || len == 0 || !proto_json_text_valid(buf, len)) {
+        *message = "body is not valid JSON";
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!root || !end || end < buf || end > buf + len ||
+        !only_whitespace(end, (size_t)(buf + len - end))) {
+        cJSON_Delete(root);
+        *message = "body is not valid JSON";
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    out->tree = root;
+    if (!cJSON_IsObject(root)) {
+        *message = "body is not a JSON object";
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    struct proto_request tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    enum proto_error e = direct ? decode_to(root, &tmp, message) : decode_room(root, &tmp, message);
+    if (e != PROTO_OK)
+        return e;
+    out->to = tmp.to;
+    memcpy(out->room, tmp.room, sizeof(out->room));
+    const cJSON *text, *data;
+    enum field_state ts = get_field(root, "text", &text), ds = get_field(root, "data", &data);
+    if (ts == FIELD_DUPLICATE || ds == FIELD_DUPLICATE || (ts == FIELD_PRESENT) == (ds == FIELD_PRESENT)) {
+        *message = "exactly one of text and data is required";
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    if (ts == FIELD_PRESENT) {
+        e = decode_text(root, text_limit, &tmp, message);
+        out->text = tmp.text;
+        out->text_len = tmp.text_len;
+        return e;
+    }
+    out->data_json = cJSON_PrintUnformatted(data);
+    if (!out->data_json) {
+        *message = "out of memory";
+        return PROTO_ERR_INTERNAL;
+    }
+    return PROTO_OK;
+}
+
+void proto_api_request_free(struct proto_api_request *r)
+{
+    if (!r)
+        return;
+    cJSON_Delete(r->tree);
+    cJSON_free(r->data_json);
+    memset(r, 0, sizeof(*r));
+}
+
 /* Releases the parsed tree; req's text/to pointers become invalid. Safe to call twice. */
 void proto_request_free(struct proto_request *req)
 {

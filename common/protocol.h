@@ -95,6 +95,24 @@ void proto_request_free(struct proto_request *req);
  * For other JSON inputs, e.g. HTTP API bodies. */
 bool proto_json_text_valid(const char *buf, size_t len);
 
+/* A backend API body (PROTOCOL.md §6): {"room":R,"text":T} / {"room":R,"data":V} for publish,
+ * {"to":U,"text":T} / {"to":U,"data":V} for direct. Exactly one of text and data. */
+struct proto_api_request {
+    char room[PROTO_ROOM_MAX + 1]; /* publish */
+    const char *to;                /* direct */
+    const char *text;              /* NULL when data is given */
+    size_t text_len;
+    char *data_json;               /* compact JSON of "data" (malloc'd), or NULL */
+    void *tree;
+};
+
+/* Decodes an API body; every failure is a 400 for the caller (invalid_room for a bad room,
+ * too_large for a text over text_limit, bad_request otherwise). Always call
+ * proto_api_request_free afterwards. */
+enum proto_error proto_decode_api(const char *buf, size_t len, size_t text_limit, bool direct,
+                                  struct proto_api_request *out, const char **message);
+void proto_api_request_free(struct proto_api_request *r);
+
 const char *proto_error_code(enum proto_error e); /* "bad_request", ... */
 const char *proto_type_name(enum proto_type t);   /* "join", ... */
 bool proto_room_valid(const char *room, size_t len);

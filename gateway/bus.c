@@ -501,6 +501,7 @@ static void bus_on_publish_reply(redisAsyncContext *ac, void *r, void *privdata)
     struct bus_event *ev = bus_event_new(BUS_EV_PUBLISHED, cmd->room);
     if (ev) {
         ev->direct = cmd->type == BUS_CMD_DIRECT;
+        ev->api = cmd->api;
         if (ev->direct)
             ev->status = reply && reply->type == REDIS_REPLY_INTEGER ? 0 : -1;
         else
@@ -637,6 +638,7 @@ static void bus_fail_cmd(struct bus *bus, struct bus_cmd *cmd)
     if (ev) {
         ev->status = -1;
         ev->direct = cmd->type == BUS_CMD_DIRECT;
+        ev->api = cmd->api;
         ev->from = cmd->from;
         ev->to = cmd->to;
         ev->purpose = cmd->purpose;

@@ -50,7 +50,8 @@ struct bus_cmd {
     char room[BUS_NAME_MAX + 1]; /* a room, or a user for user channels and DIRECT */
     bool user_channel;   /* SUBSCRIBE/UNSUBSCRIBE: the user channel of `room` */
     uint64_t generation; /* SYNC: room incarnation, echoed back */
-    void *owner;         /* PUBLISH: the session, echoed back untouched */
+    void *owner;         /* PUBLISH: the session (or API request), echoed back untouched */
+    bool api;            /* PUBLISH/DIRECT: owner is an API request */
     char *id_json;       /* PUBLISH: request id, echoed back (ownership moves with the item) */
     char *head, *tail;   /* PUBLISH: message parts (see proto_encode_message_parts) */
     char sender[128];     /* PUBLISH: sender conn id ("-" for the backend API) */
@@ -78,6 +79,7 @@ struct bus_event {
     enum bus_event_type type;
     int status; /* 0 ok; otherwise failed (Redis down or error) */
     bool direct; /* PUBLISHED: the answer to a DIRECT */
+    bool api;    /* PUBLISHED: owner is an API request */
     char room[BUS_NAME_MAX + 1];
     uint64_t generation;
     uint64_t offset;

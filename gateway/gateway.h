@@ -83,6 +83,8 @@ struct session {
 /* handshake.c: judges the upgrade request; on success sets the wsi's opaque data to a new
  * session and returns 0; otherwise it has written the HTTP error and returns non-zero. */
 int handshake_check(struct gateway *gw, struct lws *wsi);
+/* Answers an HTTP request with a JSON body and completes the transaction (server.c). */
+int http_json(struct lws *wsi, unsigned status, const char *json);
 /* Writes a complete HTTP response (JSON or text body) on an HTTP connection. */
 int http_respond(struct lws *wsi, unsigned status, const char *content_type, const char *body,
                  size_t len);

@@ -21,6 +21,7 @@
  */
 #include "gateway.h"
 
+#include "api.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -638,7 +639,10 @@ void rooms_on_event(struct gateway *gw, struct bus_event *ev)
         room_registry_each(&gw->rooms, rooms_resubscribe_one, gw);
         return;
     case BUS_EV_PUBLISHED:
-        session_on_published(gw, ev);
+        if (ev->api)
+            api_on_published(gw, ev);
+        else
+            session_on_published(gw, ev);
         return;
     case BUS_EV_DIRECT:
         users_on_direct(gw, ev);

@@ -10,6 +10,7 @@
  */
 #include "server.h"
 
+#include "api.h"
 #include "log.h"
 #include "token_mint.h"
 
@@ -50,7 +51,7 @@ static void server_drain_bus(struct gateway *gw)
     }
 }
 
-static int server_json(struct lws *wsi, unsigned status, const char *json)
+int http_json(struct lws *wsi, unsigned status, const char *json)
 {
     if (http_respond(wsi, status, "application/json", json, strlen(json)) != 0)
         return -1;
@@ -64,7 +65,7 @@ static int server_dev_token(struct gateway *gw, struct lws *wsi)
 {
     const struct gateway_config *cfg = gw->cfg;
     if (!cfg->dev_tokens || cfg->jwt_alg != CONFIG_ALG_HS256)
-        return server_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+        return http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
     char sub_buf[160], name_buf[160], rooms_buf[1024], ttl_buf[32];
     const char *sub = lws_get_urlarg_by_name(wsi, "sub=", sub_buf, sizeof(sub_buf));
     const char *name = lws_get_urlarg_by_name(wsi, "name=", name_buf, sizeof(name_buf));
@@ -88,7 +89,7 @@ static int server_dev_token(struct gateway *gw, struct lws *wsi)
                       : NULL;
     free(rooms_copy);
     if (!token)
-        return server_json(wsi, 400,
+        return http_json(wsi, 400,
                            "{\"error\":\"bad_request\",\"message\":"
                            "\"sub required (1-128 bytes, not starting with @)\"}");
     cJSON *o = cJSON_CreateObject();
@@ -99,23 +100,24 @@ static int server_dev_token(struct gateway *gw, struct lws *wsi)
     cJSON_Delete(o);
     free(token);
     if (!body)
-        return server_json(wsi, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
-    int rc = server_json(wsi, 200, body);
+        return http_json(wsi, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+    int rc = http_json(wsi, 200, body);
     cJSON_free(body);
     return rc;
 }
 
-static int server_http(struct gateway *gw, struct lws *wsi, const char *path)
+static int server_http(struct gateway *gw, struct lws *wsi, const char *path,
+                       struct api_request **slot)
 {
     if (strcmp(path, "/healthz") == 0)
-        return server_json(wsi, 200, "{\"status\":\"ok\"}");
+        return http_json(wsi, 200, "{\"status\":\"ok\"}");
     if (strcmp(path, "/readyz") == 0) {
         bool redis = bus_ready(gw->bus);
         char body[96];
         snprintf(body, sizeof(body), "{\"ready\":%s,\"redis\":%s,\"draining\":%s}",
                  redis && !gw->draining ? "true" : "false", redis ? "true" : "false",
                  gw->draining ? "true" : "false");
-        return server_json(wsi, redis && !gw->draining ? 200 : 503, body);
+        return http_json(wsi, redis && !gw->draining ? 200 : 503, body);
     }
     if (strcmp(path, "/metrics") == 0) {
         struct metrics_gauges g = {
@@ -128,20 +130,22 @@ static int server_http(struct gateway *gw, struct lws *wsi, const char *path)
         size_t len = 0;
         char *text = metrics_render(&gw->metrics, &g, &len);
         if (!text)
-            return server_json(wsi, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
+            return http_json(wsi, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
         int rc = http_respond(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
         free(text);
         if (rc != 0)
             return -1;
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
+    if (strncmp(path, "/api/", 5) == 0)
+        return api_start(gw, wsi, path, slot);
     if (strcmp(path, "/dev/token") == 0)
         return server_dev_token(gw, wsi);
     if (strcmp(path, "/ws") == 0)
-        return server_json(wsi, 426,
+        return http_json(wsi, 426,
                            "{\"error\":\"upgrade_required\","
                            "\"message\":\"use a WebSocket upgrade on /ws\"}");
-    return server_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+    return http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
 }
 
 /* Path of the request (without query), into buf. */
@@ -169,13 +173,30 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return 0;
 
     case LWS_CALLBACK_HTTP:
-        return server_http(gw, wsi, (const char *)in);
+        return server_http(gw, wsi, (const char *)in, user);
+
+    case LWS_CALLBACK_HTTP_BODY:
+        return user && *(struct api_request **)user ? api_body(*(struct api_request **)user, in, len)
+                                                    : 0;
+
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (user && *(struct api_request **)user)
+            api_body_done(*(struct api_request **)user);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return user ? api_writable(user) : 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (user)
+            api_closed(user);
+        break;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
         char path[256];
         server_path(wsi, path, sizeof(path));
         if (strcmp(path, "/ws") != 0) {
-            server_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+            http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
             return 1;
         }
         return handshake_check(gw, wsi);
@@ -228,7 +249,8 @@ static const struct lws_protocols server_protocols[] = {
     {
         .name = "chat",
         .callback = server_callback,
-        .per_session_data_size = 0,
+        /* HTTP connections keep their pending API request here (one pointer). */
+        .per_session_data_size = sizeof(struct api_request *),
         /* Small on purpose: idle connections are the headline memory figure; larger
          * messages still arrive, in pieces, and are reassembled in session.c. */
         .rx_buffer_size = 512,

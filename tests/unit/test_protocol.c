@@ -1723,6 +1723,76 @@ static void test_roundtrip_id_through_reply(void **state)
     proto_request_free(&req);
 }
 
+/* ---- backend API bodies (PROTOCOL.md §6) ---- */
+
+static enum proto_error api(const char *body, bool direct, struct proto_api_request *r)
+{
+    return proto_decode_api(body, strlen(body), 4096, direct, r, NULL);
+}
+
+static void test_api_publish_text_and_data(void **state)
+{
+    (void)state;
+    struct proto_api_request r;
+    assert_int_equal(api("{\"room\":\"news\",\"text\":\"hi\"}", false, &r), PROTO_OK);
+    assert_string_equal(r.room, "news");
+    assert_string_equal(r.text, "hi");
+    assert_null(r.data_json);
+    proto_api_request_free(&r);
+    assert_int_equal(api("{\"room\":\"news\",\"data\":{\"a\":[1,2]}}", false, &r), PROTO_OK);
+    assert_null(r.text);
+    assert_string_equal(r.data_json, "{\"a\":[1,2]}");
+    proto_api_request_free(&r);
+}
+
+static void test_api_direct_target_rules(void **state)
+{
+    (void)state;
+    struct proto_api_request r;
+    assert_int_equal(api("{\"to\":\"bob\",\"data\":null}", true, &r), PROTO_OK);
+    assert_string_equal(r.to, "bob");
+    assert_string_equal(r.data_json, "null");
+    proto_api_request_free(&r);
+    assert_int_equal(api("{\"to\":\"@server\",\"text\":\"x\"}", true, &r), PROTO_ERR_BAD_REQUEST);
+    proto_api_request_free(&r);
+    assert_int_equal(api("{\"room\":\"r\",\"text\":\"x\"}", true, &r), PROTO_ERR_BAD_REQUEST);
+    proto_api_request_free(&r);
+}
+
+static void test_api_rejects_bad_bodies(void **state)
+{
+    (void)state;
+    struct proto_api_request r;
+    const char *bad[] = {"", "nope", "[]", "{\"room\":\"r\"}",
+                         "{\"room\":\"r\",\"text\":\"a\",\"data\":1}",
+                         "{\"room\":\"r\",\"text\":1}",
+                         "{\"room\":\"r\",\"text\":\"a\",\"text\":\"b\"}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(api(bad[i], false, &r), PROTO_ERR_BAD_REQUEST);
+        proto_api_request_free(&r);
+    }
+    assert_int_equal(api("{\"room\":\"no spaces\",\"text\":\"a\"}", false, &r),
+                     PROTO_ERR_INVALID_ROOM);
+    proto_api_request_free(&r);
+}
+
+static void test_api_text_limit(void **state)
+{
+    (void)state;
+    struct proto_api_request r;
+    char body[5000];
+    char text[4098];
+    memset(text, 'x', 4097);
+    text[4097] = '\0';
+    snprintf(body, sizeof(body), "{\"room\":\"r\",\"text\":\"%s\"}", text);
+    assert_int_equal(api(body, false, &r), PROTO_ERR_TOO_LARGE);
+    proto_api_request_free(&r);
+    text[4096] = '\0';
+    snprintf(body, sizeof(body), "{\"room\":\"r\",\"text\":\"%s\"}", text);
+    assert_int_equal(api(body, false, &r), PROTO_OK);
+    proto_api_request_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1890,6 +1960,10 @@ int main(void)
         cmocka_unit_test(test_roundtrip_json_looking_text),
         cmocka_unit_test(test_encoders_escape_every_ascii_byte),
         cmocka_unit_test(test_roundtrip_id_through_reply),
+        cmocka_unit_test(test_api_publish_text_and_data),
+        cmocka_unit_test(test_api_direct_target_rules),
+        cmocka_unit_test(test_api_rejects_bad_bodies),
+        cmocka_unit_test(test_api_text_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

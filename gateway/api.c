@@ -1,0 +1,220 @@
+/*
+ * api — the backend publish API (PROTOCOL.md §6): POST /api/publish and POST /api/direct,
+ * for application servers that push events without holding a WebSocket.
+ *
+ * Same paths as clients: a publish runs the same Lua script (same offsets, same history, same
+ * fan-out), a direct the same user-channel script; the sender is "@server". The request is
+ * answered when Redis has answered, so 200 means stored and published, 503 means nothing was
+ * sent. Off (404) when no --api-key is set; the key is compared in constant time. Bodies obey
+ * the frame limit (413 beyond it) and are validated by protocol.c.
+ *
+ * Lifetime: an api_request lives in the HTTP connection's per-session data until its answer is
+ * written; if the client goes away first, the request stays until Redis answers (inflight).
+ */
+#include "api.h"
+
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct api_request {
+    struct lws *wsi; /* NULL once the HTTP connection is gone */
+    struct gateway *gw;
+    bool direct;
+    bool inflight;
+    unsigned char *body;
+    size_t len;
+    unsigned status; /* answer ready to write when non-zero */
+    char *answer;
+};
+
+static void api_request_free(struct api_request *r)
+{
+    free(r->body);
+    free(r->answer);
+    free(r);
+}
+
+/* Queues the answer and asks for a writable callback (written in api_writable). */
+static void api_answer(struct api_request *r, unsigned status, char *json)
+{
+    r->status = status;
+    free(r->answer);
+    r->answer = json;
+    if (r->wsi)
+        lws_callback_on_writable(r->wsi);
+}
+
+static void api_error(struct api_request *r, unsigned status, const char *error, const char *msg)
+{
+    api_answer(r, status, proto_encode_http_error(error, msg));
+}
+
+/* Compares without an early exit, so timing does not reveal how much of the key matched. */
+static bool api_key_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    unsigned char diff = alen != blen;
+    for (size_t i = 0; i < alen; i++)
+        diff |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
+    return diff == 0;
+}
+
+int api_start(struct gateway *gw, struct lws *wsi, const char *path, struct api_request **slot)
+{
+    const struct gateway_config *cfg = gw->cfg;
+    if (!cfg->api_key)
+        return http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+    bool direct = strcmp(path, "/api/direct") == 0;
+    if (!direct && strcmp(path, "/api/publish") != 0)
+        return http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0)
+        return http_json(wsi, 405, "{\"error\":\"method_not_allowed\",\"message\":\"use POST\"}");
+    char auth[512];
+    int n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n < 8 || strncasecmp(auth, "Bearer ", 7) != 0 ||
+        !api_key_equal(auth + 7, strlen(auth + 7), cfg->api_key, strlen(cfg->api_key)))
+        return http_json(wsi, 401, "{\"error\":\"unauthorized\",\"message\":\"wrong or missing API key\"}");
+    char clen[32];
+    if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+        strtoull(clen, NULL, 10) > cfg->frame_limit)
+        return http_json(wsi, 413, "{\"error\":\"too_large\",\"message\":\"body over the frame limit\"}");
+    struct api_request *r = calloc(1, sizeof(*r));
+    if (!r)
+        return http_json(wsi, 503, "{\"error\":\"unavailable\",\"message\":\"out of memory\"}");
+    r->wsi = wsi;
+    r->gw = gw;
+    r->direct = direct;
+    *slot = r;
+    return 0; /* the body follows */
+}
+
+int api_body(struct api_request *r, const void *in, size_t len)
+{
+    if (r->status || !r->wsi)
+        return 0;
+    if (r->len + len > r->gw->cfg->frame_limit) {
+        api_error(r, 413, "too_large", "body over the frame limit");
+        return 0;
+    }
+    unsigned char *nb = realloc(r->body, r->len + len + 1);
+    if (!nb) {
+        api_error(r, 503, "unavailable", "out of memory");
+        return 0;
+    }
+    memcpy(nb + r->len, in, len);
+    r->body = nb;
+    r->len += len;
+    return 0;
+}
+
+void api_body_done(struct api_request *r)
+{
+    struct gateway *gw = r->gw;
+    if (r->status)
+        return; /* already refused while reading */
+    struct proto_api_request req;
+    const char *why = NULL;
+    enum proto_error e = proto_decode_api((const char *)r->body, r->len, gw->cfg->text_limit,
+                                          r->direct, &req, &why);
+    if (e != PROTO_OK) {
+        api_error(r, e == PROTO_ERR_INTERNAL ? 503 : 400,
+                  e == PROTO_ERR_INTERNAL ? "unavailable" : proto_error_code(e), why);
+        proto_api_request_free(&req);
+        return;
+    }
+    if (!bus_ready(gw->bus)) {
+        proto_api_request_free(&req);
+        api_error(r, 503, "unavailable", "message store unavailable; nothing was sent");
+        return;
+    }
+    int64_t ts = gateway_now_ms();
+    struct bus_cmd *cmd = bus_cmd_new(r->direct ? BUS_CMD_DIRECT : BUS_CMD_PUBLISH,
+                                      r->direct ? req.to : req.room);
+    bool ok = cmd != NULL;
+    if (ok && r->direct) {
+        /* tail names the sender's own user channel: the target's again, so one PUBLISH. */
+        ok = (cmd->head = proto_encode_direct("@server", NULL, req.to, ts, req.text, req.text_len,
+                                              req.data_json)) != NULL &&
+             (cmd->tail = strdup(req.to)) != NULL;
+    } else if (ok) {
+        ok = proto_encode_message_parts(req.room, ts, "@server", NULL, req.text, req.text_len,
+                                        req.data_json, &cmd->head, &cmd->tail) == 0;
+    }
+    proto_api_request_free(&req);
+    if (!ok) {
+        if (cmd) {
+            free(cmd->head);
+            free(cmd->tail);
+            free(cmd);
+        }
+        api_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    snprintf(cmd->sender, sizeof(cmd->sender), "-");
+    cmd->owner = r;
+    cmd->api = true;
+    cmd->ts_ms = ts;
+    cmd->t_submit_ns = gateway_mono_ns();
+    r->inflight = true;
+    if (!r->direct)
+        gw->metrics.publishes++;
+    bus_submit(gw->bus, cmd);
+}
+
+void api_on_published(struct gateway *gw, struct bus_event *ev)
+{
+    struct api_request *r = ev->owner;
+    r->inflight = false;
+    if (!r->wsi) {
+        api_request_free(r);
+        return;
+    }
+    if (ev->status != 0) {
+        gw->metrics.publish_failures++;
+        api_error(r, 503, "unavailable", "message store unavailable; nothing was sent");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    char *body = NULL;
+    if (o && (ev->direct || cJSON_AddNumberToObject(o, "offset", (double)ev->offset)) &&
+        cJSON_AddNumberToObject(o, "ts", (double)ev->ts_ms))
+        body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!body) {
+        api_error(r, 503, "unavailable", "out of memory");
+        return;
+    }
+    api_answer(r, 200, strdup(body));
+    cJSON_free(body);
+}
+
+int api_writable(struct api_request **slot)
+{
+    struct api_request *r = *slot;
+    if (!r || !r->status)
+        return 0;
+    struct lws *wsi = r->wsi;
+    const char *json = r->answer ? r->answer : "{}";
+    int rc = http_respond(wsi, r->status, "application/json", json, strlen(json));
+    *slot = NULL;
+    api_request_free(r);
+    if (rc != 0)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+void api_closed(struct api_request **slot)
+{
+    struct api_request *r = *slot;
+    *slot = NULL;
+    if (!r)
+        return;
+    if (r->inflight)
+        r->wsi = NULL; /* freed when Redis answers */
+    else
+        api_request_free(r);
+}
