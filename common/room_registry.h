@@ -50,6 +50,7 @@ struct room {
     unsigned member_cap;
     unsigned pending_count;
     bool filling;        /* live, but reading a gap back from the room's log: hold deliveries */
+    void *presence;      /* the caller's per-room presence state (NULL when none) */
     struct outq backlog; /* messages that arrived while syncing or filling, replayed after */
 };
 

@@ -103,20 +103,55 @@ struct bus_cmd *bus_cmd_new(enum bus_cmd_type type, const char *room)
     return c;
 }
 
+struct bus_cmd *bus_script_new(const char *script, int nkeys, int n, const char *const *argv)
+{
+    struct bus_cmd *c = bus_cmd_new(BUS_CMD_SCRIPT, NULL);
+    if (!c)
+        return NULL;
+    c->script = script;
+    c->nkeys = nkeys;
+    c->argv = calloc((size_t)n, sizeof(*c->argv));
+    if (!c->argv) {
+        free(c);
+        return NULL;
+    }
+    for (; c->argc < n; c->argc++) {
+        if (!(c->argv[c->argc] = strdup(argv[c->argc]))) {
+            for (int i = 0; i < c->argc; i++)
+                free(c->argv[i]);
+            free(c->argv);
+            free(c);
+            return NULL;
+        }
+    }
+    return c;
+}
+
 static void bus_cmd_free(struct bus_cmd *c)
 {
     if (!c)
         return;
+    for (int i = 0; i < c->argc; i++)
+        free(c->argv[i]);
+    free(c->argv);
     free(c->id_json);
     free(c->head);
     free(c->tail);
     free(c);
 }
 
+void bus_cmd_discard(struct bus_cmd *cmd)
+{
+    bus_cmd_free(cmd);
+}
+
 void bus_event_free(struct bus_event *ev)
 {
     if (!ev)
         return;
+    for (size_t i = 0; i < ev->nstrings; i++)
+        free(ev->strings[i]);
+    free(ev->strings);
     for (size_t i = 0; i < ev->count; i++)
         frame_unref(ev->frames[i]);
     free(ev->frames);
@@ -468,6 +503,7 @@ static void bus_load_scripts(struct bus *bus)
 }
 
 static void bus_fail_cmd(struct bus *bus, struct bus_cmd *cmd);
+static void bus_script_done(struct bus *bus, struct bus_cmd *cmd, redisReply *reply);
 
 /* Reads {offset, epoch} from a script reply; false on any other shape. */
 static bool bus_parse_offset_epoch(redisReply *reply, uint64_t *offset, char *epoch)
@@ -630,6 +666,14 @@ static void bus_run_fetch(struct bus *bus, struct bus_cmd *cmd)
 /* Answers a command that cannot reach Redis with a failed event (never silence). */
 static void bus_fail_cmd(struct bus *bus, struct bus_cmd *cmd)
 {
+    if (cmd->type == BUS_CMD_SCRIPT && !cmd->purpose) {
+        bus_cmd_free(cmd);
+        return;
+    }
+    if (cmd->type == BUS_CMD_SCRIPT) {
+        bus_script_done(bus, cmd, NULL);
+        return;
+    }
     enum bus_event_type type =
         cmd->type == BUS_CMD_PUBLISH || cmd->type == BUS_CMD_DIRECT ? BUS_EV_PUBLISHED
         : cmd->type == BUS_CMD_FETCH                                ? BUS_EV_FETCHED
@@ -684,6 +728,71 @@ static void bus_run_sync(struct bus *bus, struct bus_cmd *cmd)
     if (redisAsyncCommand(bus->cmd_ctx, bus_on_sync_reply, cmd, "EVALSHA %s 3 %s %s %s %s",
                           bus->sync_sha, seq, logk, epochk, cand) != REDIS_OK)
         bus_fail_cmd(bus, cmd);
+}
+
+/* A script's reply: an array of strings/integers becomes strings[]; anything else but an
+ * error is an empty success. */
+static void bus_script_done(struct bus *bus, struct bus_cmd *cmd, redisReply *reply)
+{
+    if (cmd->purpose) {
+        struct bus_event *ev = bus_event_new(BUS_EV_SCRIPT, cmd->room);
+        if (ev) {
+            ev->purpose = cmd->purpose;
+            ev->owner = cmd->owner;
+            ev->id_json = cmd->id_json;
+            cmd->id_json = NULL;
+            ev->status = !reply || reply->type == REDIS_REPLY_ERROR ? -1 : 0;
+            if (ev->status == 0 && reply->type == REDIS_REPLY_ARRAY && reply->elements) {
+                ev->strings = calloc(reply->elements, sizeof(*ev->strings));
+                for (size_t i = 0; ev->strings && i < reply->elements; i++) {
+                    const redisReply *e = reply->element[i];
+                    char num[24];
+                    if (e->type == REDIS_REPLY_INTEGER)
+                        snprintf(num, sizeof(num), "%lld", e->integer);
+                    const char *v = e->type == REDIS_REPLY_STRING   ? e->str
+                                    : e->type == REDIS_REPLY_INTEGER ? num
+                                                                     : "";
+                    if (!(ev->strings[ev->nstrings] = strdup(v)))
+                        break;
+                    ev->nstrings++;
+                }
+                if (!ev->strings || ev->nstrings != reply->elements)
+                    ev->status = -1;
+            }
+            bus_emit(bus, ev);
+        }
+    }
+    if (reply && reply->type == REDIS_REPLY_ERROR)
+        log_event(CONFIG_LOG_WARN, "redis_script_failed", "error", reply->str, NULL);
+    bus_cmd_free(cmd);
+}
+
+static void bus_on_script_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    bus_script_done(ac->data, privdata, r);
+}
+
+static void bus_run_script(struct bus *bus, struct bus_cmd *cmd)
+{
+    int n = cmd->argc + 3;
+    const char **argv = calloc((size_t)n, sizeof(*argv));
+    size_t *lens = calloc((size_t)n, sizeof(*lens));
+    char nkeys[16];
+    snprintf(nkeys, sizeof(nkeys), "%d", cmd->nkeys);
+    if (argv && lens) {
+        argv[0] = "EVAL";
+        argv[1] = cmd->script;
+        argv[2] = nkeys;
+        for (int i = 0; i < cmd->argc; i++)
+            argv[i + 3] = cmd->argv[i];
+        for (int i = 0; i < n; i++)
+            lens[i] = strlen(argv[i]);
+    }
+    if (!argv || !lens ||
+        redisAsyncCommandArgv(bus->cmd_ctx, bus_on_script_reply, cmd, n, argv, lens) != REDIS_OK)
+        bus_fail_cmd(bus, cmd);
+    free(argv);
+    free(lens);
 }
 
 /* Ephemeral frames travel as "- 0 <sender> <json>": no offset, nothing stored. */
@@ -752,6 +861,12 @@ static void bus_dispatch(struct bus *bus, struct bus_cmd *cmd)
             bus_fail_cmd(bus, cmd);
         else
             bus_run_direct(bus, cmd);
+        return;
+    case BUS_CMD_SCRIPT:
+        if (!atomic_load(&bus->ready) || !bus->cmd_ctx)
+            bus_fail_cmd(bus, cmd);
+        else
+            bus_run_script(bus, cmd);
         return;
     case BUS_CMD_SYNC:
     case BUS_CMD_PUBLISH:
@@ -936,7 +1051,8 @@ static void bus_on_wake(evutil_socket_t fd, short what, void *arg)
         if (!stopping)
             bus_dispatch(bus, list);
         else if (list->type == BUS_CMD_PUBLISH || list->type == BUS_CMD_SYNC ||
-                 list->type == BUS_CMD_FETCH || list->type == BUS_CMD_DIRECT)
+                 list->type == BUS_CMD_FETCH || list->type == BUS_CMD_DIRECT ||
+                 list->type == BUS_CMD_SCRIPT)
             bus_fail_cmd(bus, list); /* answered, so its session is released */
         else
             bus_cmd_free(list);
@@ -1045,7 +1161,7 @@ struct bus_event *bus_stop(struct bus *bus)
     while (c) {
         struct bus_cmd *n = c->next;
         if (c->type == BUS_CMD_PUBLISH || c->type == BUS_CMD_SYNC || c->type == BUS_CMD_FETCH ||
-            c->type == BUS_CMD_DIRECT)
+            c->type == BUS_CMD_DIRECT || c->type == BUS_CMD_SCRIPT)
             bus_fail_cmd(bus, c);
         else
             bus_cmd_free(c);

@@ -42,6 +42,8 @@ enum bus_cmd_type {
     BUS_CMD_TYPING,      /* ephemeral frame `head` on the room channel; nothing answered */
     BUS_CMD_DIRECT,      /* frame `head` to user `room` and the sender's user `tail` →
                             BUS_EV_PUBLISHED (direct) */
+    BUS_CMD_SCRIPT,      /* EVAL `script` with argv[0..nkeys) as keys, the rest as args →
+                            BUS_EV_SCRIPT when `purpose` is non-zero */
 };
 
 struct bus_cmd {
@@ -60,6 +62,9 @@ struct bus_cmd {
     uint64_t from, to;   /* FETCH: offsets, inclusive (to == UINT64_MAX: the newest) */
     unsigned newest;     /* FETCH: when > 0, only the newest `newest` messages in the range */
     uint64_t tag;        /* FETCH: echoed back untouched */
+    const char *script;  /* SCRIPT: static Lua text */
+    char **argv;         /* SCRIPT: keys then args, each malloc'd, owned by the command */
+    int argc, nkeys;
     int purpose;         /* FETCH: echoed back (the caller's tag: gap fill, history, ...) */
 };
 
@@ -72,6 +77,7 @@ enum bus_event_type {
     BUS_EV_READY,      /* both connections up again (after start or an outage) */
     BUS_EV_FETCHED,    /* stored messages read: frames[0..count) in offset order, or failed */
     BUS_EV_DIRECT,     /* a frame on user `room`'s channel (frame->sender_serial set) */
+    BUS_EV_SCRIPT,     /* a script's reply: strings[0..nstrings) from an array of strings */
 };
 
 struct bus_event {
@@ -96,6 +102,8 @@ struct bus_event {
     char *id_json;
     int64_t ts_ms;
     int64_t t_submit_ns; /* PUBLISHED: from the command; MESSAGE: arrival time on this node */
+    char **strings; /* SCRIPT: owned by the event */
+    size_t nstrings;
 };
 
 typedef void (*bus_wake_fn)(void *arg);
@@ -112,6 +120,11 @@ struct bus_event *bus_stop(struct bus *bus);
 
 /* Allocates a zeroed command (NULL on allocation failure). */
 struct bus_cmd *bus_cmd_new(enum bus_cmd_type type, const char *room);
+/* A SCRIPT command with copies of the n strings in argv (the first nkeys are keys); NULL on
+ * allocation failure. */
+struct bus_cmd *bus_script_new(const char *script, int nkeys, int n, const char *const *argv);
+/* Frees a command that was not submitted. */
+void bus_cmd_discard(struct bus_cmd *cmd);
 /* Queues cmd (ownership passes to the bus) and wakes the bus thread if needed. */
 void bus_submit(struct bus *bus, struct bus_cmd *cmd);
 

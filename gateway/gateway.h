@@ -41,6 +41,7 @@ struct gateway {
     bool drain_now;       /* second signal: close everything at once */
     bool stop;            /* leave the service loop */
     uint64_t next_tag;    /* tags of recovery fetches */
+    int64_t presence_swept_ms, presence_refreshed_ms; /* wall clock of the last passes */
     int64_t drain_start_ms;
     int64_t drain_deadline_ms;
     uint64_t drain_total; /* connections when the drain began */
@@ -64,6 +65,8 @@ struct session {
     struct gateway *gw;
     struct session *prev, *next; /* gw->sessions, while established */
     int64_t last_rx_ms;          /* monotonic: last frame or pong from the peer */
+    int64_t last_ping_ms;        /* monotonic: last heartbeat ping we sent */
+    bool ping_due;               /* write a heartbeat ping at the next writable */
     uint64_t serial;
     char conn_id[128];
     struct auth_claims *claims;
@@ -72,6 +75,7 @@ struct session {
     unsigned room_count, room_cap;
     unsigned inflight;
     uint16_t close_code; /* non-zero: close with this code at the next writable */
+    bool close_sent;     /* our close frame is out; waiting for the peer's */
     char close_reason[48];
     struct token_bucket bucket;
     struct abuse_window abuse;

@@ -23,6 +23,7 @@
 
 #include "api.h"
 #include "log.h"
+#include "presence.h"
 
 #include <inttypes.h>
 #include <stdint.h>
@@ -87,6 +88,7 @@ static void rooms_maybe_drop(struct gateway *gw, struct room *room)
     if (room->member_count)
         return;
     rooms_submit(gw, BUS_CMD_UNSUBSCRIBE, room);
+    presence_room_free(room);
     room_registry_remove(&gw->rooms, room);
 }
 
@@ -297,6 +299,7 @@ void rooms_join(struct gateway *gw, struct session *s, const struct proto_reques
         return;
     }
     struct room_member *m = &room->members[room->member_count - 1];
+    presence_member_added(gw, room, s);
     if (req->has_since) {
         struct recovery *r = calloc(1, sizeof(*r));
         if (r) {
@@ -339,6 +342,7 @@ static void rooms_remove_member(struct gateway *gw, struct session *s, struct ro
         free(m->recovery);
         m->recovery = NULL;
         room_remove_member(room, s);
+        presence_member_removed(gw, room, s);
     }
     session_list_remove(s, room);
     rooms_maybe_drop(gw, room);
@@ -515,7 +519,8 @@ static void rooms_on_subscribed(struct gateway *gw, struct bus_event *ev)
 }
 
 /* Answers every pending joiner of room with err and removes them. */
-static void rooms_fail_pending(struct room *room, enum proto_error err, const char *why)
+static void rooms_fail_pending(struct gateway *gw, struct room *room, enum proto_error err,
+                               const char *why)
 {
     for (unsigned i = room->member_count; i-- > 0;) {
         struct room_member *m = &room->members[i];
@@ -526,6 +531,7 @@ static void rooms_fail_pending(struct room *room, enum proto_error err, const ch
         free(m->recovery);
         m->recovery = NULL;
         room_remove_member(room, s);
+        presence_member_removed(gw, room, s);
         session_list_remove(s, room);
     }
 }
@@ -536,7 +542,7 @@ static void rooms_on_synced(struct gateway *gw, struct bus_event *ev)
     if (!room || room->generation != ev->generation || room->state != ROOM_SYNCING)
         return;
     if (ev->status != 0) {
-        rooms_fail_pending(room, PROTO_ERR_UNAVAILABLE, "message store unavailable");
+        rooms_fail_pending(gw, room, PROTO_ERR_UNAVAILABLE, "message store unavailable");
         outq_clear(&room->backlog);
         room->state = ROOM_SUBSCRIBING; /* retried when Redis is ready again */
         rooms_maybe_drop(gw, room);
@@ -610,7 +616,7 @@ static void rooms_on_sub_lost(struct gateway *gw)
     room_registry_each(&gw->rooms, rooms_collect, &p);
     for (size_t i = 0; i < p.n; i++) {
         struct room *room = p.v[i];
-        rooms_fail_pending(room, PROTO_ERR_UNAVAILABLE, "message store unavailable");
+        rooms_fail_pending(gw, room, PROTO_ERR_UNAVAILABLE, "message store unavailable");
         outq_clear(&room->backlog);
         room->filling = false;
         rooms_unsync_one(room, NULL);
@@ -637,6 +643,10 @@ void rooms_on_event(struct gateway *gw, struct bus_event *ev)
     case BUS_EV_READY:
         /* Rooms whose sync failed while only the command connection was down. */
         room_registry_each(&gw->rooms, rooms_resubscribe_one, gw);
+        presence_on_ready(gw);
+        return;
+    case BUS_EV_SCRIPT:
+        presence_on_script(gw, ev);
         return;
     case BUS_EV_PUBLISHED:
         if (ev->api)

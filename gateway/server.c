@@ -273,10 +273,10 @@ int server_create(struct gateway *gw)
     const struct gateway_config *cfg = gw->cfg;
     lws_set_log_level(LLL_ERR, server_lws_log);
 
-    /* lws pings after `heartbeat` s of silence; our tick closes with 4001 after two periods;
-     * lws's own hang-up (a bare TCP close) only catches peers that cannot take a close frame. */
+    /* Our tick pings and closes with 4001 (see tick.c); lws's idle ping and hang-up stay
+     * further out, only as a backstop for peers that cannot even take a close frame. */
     static lws_retry_bo_t retry;
-    retry.secs_since_valid_ping = (uint16_t)cfg->heartbeat_s;
+    retry.secs_since_valid_ping = (uint16_t)(cfg->heartbeat_s * 2 + 5);
     retry.secs_since_valid_hangup = (uint16_t)(cfg->heartbeat_s * 2 + 10);
 
     struct lws_context_creation_info info;
@@ -289,7 +289,10 @@ int server_create(struct gateway *gw)
     /* lws counts header space in an unsigned short: 64 KiB is 65535 there. */
     info.max_http_header_data =
         (unsigned short)(cfg->max_header_bytes > 65535 ? 65535 : cfg->max_header_bytes);
+    /* Slowloris: timeout_secs bounds network round trips; timeout_secs_ah_idle bounds how
+     * long a connection may hold a header table without completing its request. */
     info.timeout_secs = (unsigned)cfg->handshake_timeout_s;
+    info.timeout_secs_ah_idle = (unsigned)cfg->handshake_timeout_s;
     info.retry_and_idle_policy = &retry;
     info.vhost_name = "chat";
     gw->context = lws_create_context(&info);

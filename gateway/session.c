@@ -18,11 +18,17 @@
 #include "gateway.h"
 
 #include "log.h"
+#include "presence.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* lws 4.1 keeps LWS_WRITE_CLOSE (4) private ("handled by lws_close_reason"), but lws_write
+ * maps it to the close opcode; we need it to send the close frame without tearing the socket
+ * down in the same breath (see session_writable). */
+#define SESSION_WRITE_CLOSE ((enum lws_write_protocol)4)
 
 /* Frames written per writable callback before yielding to other connections. */
 #define SESSION_WRITE_BATCH 64
@@ -97,7 +103,7 @@ void session_close(struct session *s, uint16_t code, const char *reason)
     snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
     lws_callback_on_writable(s->wsi);
     /* A peer that never reads would never let the close frame out: cut it after a grace. */
-    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 5);
+    lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, 3);
 }
 
 void session_enqueue(struct session *s, struct frame *f)
@@ -147,10 +153,12 @@ void session_send_error(struct session *s, const char *id_json, enum proto_error
 int session_writable(struct session *s)
 {
     struct gateway *gw = s->gw;
-    if (s->close_code) {
-        lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-                         (unsigned char *)s->close_reason, strlen(s->close_reason));
-        return -1;
+    if (s->ping_due && !s->close_code) {
+        /* A payload, so the peer's pong (which echoes it) reaches LWS_CALLBACK_RECEIVE_PONG. */
+        unsigned char ping[LWS_PRE + 2] = {[LWS_PRE] = 'h', [LWS_PRE + 1] = 'b'};
+        s->ping_due = false;
+        if (lws_write(s->wsi, ping + LWS_PRE, 2, LWS_WRITE_PING) < 2)
+            return -1;
     }
     int64_t now_ns = 0;
     for (int n = 0; n < SESSION_WRITE_BATCH && !outq_empty(&s->outq); n++) {
@@ -173,8 +181,27 @@ int session_writable(struct session *s)
         if (lws_send_pipe_choked(s->wsi))
             break;
     }
-    if (!outq_empty(&s->outq))
+    if (!outq_empty(&s->outq)) {
         lws_callback_on_writable(s->wsi);
+        return 0;
+    }
+    if (s->close_code && !s->close_sent) {
+        /* What was queued before the close (e.g. the answer that triggered it) went first; a
+         * slow consumer's queue was dropped, so it gets the close frame at once.
+         * The close frame is written here, and the socket left open until the peer answers
+         * with its own close (lws then finishes): closing at once while the peer is still
+         * sending would make the kernel reset the connection, and the peer would see 1006
+         * instead of our code. Input is discarded meanwhile (session_receive). */
+        unsigned char buf[LWS_PRE + 2 + sizeof(s->close_reason)];
+        size_t rlen = strlen(s->close_reason);
+        buf[LWS_PRE] = (unsigned char)(s->close_code >> 8);
+        buf[LWS_PRE + 1] = (unsigned char)(s->close_code & 0xff);
+        memcpy(buf + LWS_PRE + 2, s->close_reason, rlen);
+        s->close_sent = true;
+        if (lws_write(s->wsi, buf + LWS_PRE, 2 + rlen, SESSION_WRITE_CLOSE) < (int)(2 + rlen))
+            return -1;
+        lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_ACK, 3);
+    }
     return 0;
 }
 
@@ -351,6 +378,8 @@ static void session_dispatch(struct session *s, const struct proto_request *req)
         session_handle_typing(s, req);
         return;
     case PROTO_PRESENCE:
+        presence_request(s->gw, s, req);
+        return;
     case PROTO_TYPE_COUNT:
         break;
     }
@@ -377,6 +406,8 @@ int session_receive(struct session *s, const void *in, size_t len)
 {
     struct lws *wsi = s->wsi;
     s->last_rx_ms = gateway_mono_ns() / 1000000;
+    if (s->close_code)
+        return 0; /* closing: what the peer still sends is read and dropped */
     bool first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi);
     size_t remaining = lws_remaining_packet_payload(wsi);
     size_t limit = s->gw->cfg->frame_limit;
@@ -388,9 +419,8 @@ int session_receive(struct session *s, const void *in, size_t len)
     if (first && last && remaining == 0 && s->rx_len == 0) {
         /* The common case: a whole message in one callback, decoded in place. */
         if (len > limit) {
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large",
-                             9);
-            return -1;
+            session_close(s, 1009, "message too large");
+            return 0;
         }
         session_handle_message(s, in, len);
         return 0;
@@ -399,8 +429,8 @@ int session_receive(struct session *s, const void *in, size_t len)
         free(s->rx);
         s->rx = NULL;
         s->rx_len = s->rx_cap = 0;
-        lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large", 9);
-        return -1;
+        session_close(s, 1009, "message too large");
+        return 0;
     }
     if (s->rx_len + len > s->rx_cap) {
         size_t ncap = s->rx_len + len + remaining;

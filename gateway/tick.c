@@ -2,10 +2,11 @@
  * tick — the connection thread's periodic work, on one lws timer (lws_sul), so idle
  * connections cost nothing but a scan of their deadlines.
  *
- * Heartbeat (PROTOCOL.md §4): lws sends the WebSocket pings itself (retry policy, every
- * `heartbeat` s of silence). A peer silent for two periods is closed here with 4001 and a close
- * frame; lws's own hang-up is set later, as a backstop for peers that cannot even take the
- * close frame.
+ * Heartbeat (PROTOCOL.md §4): every connection gets a WebSocket ping from us each period;
+ * one silent for two periods is closed with 4001 and a close frame. We send the pings ourselves
+ * (with a payload) rather than rely on lws's idle pings: lws 4.1 never reports a pong with an
+ * empty payload to the protocol callback, so the answers to its own pings are invisible here.
+ * lws's own hang-up, set later, remains a backstop for peers that cannot take a close frame.
  *
  * Drain (§5): the first SIGTERM/SIGINT marks the node draining (new handshakes and /readyz get
  * 503) and closes the connections with 1001 spread evenly over --drain-seconds, so clients
@@ -15,6 +16,7 @@
 #include "gateway.h"
 
 #include "log.h"
+#include "presence.h"
 
 #include <stdio.h>
 
@@ -28,15 +30,22 @@ static int64_t tick_now_ms(void)
     return gateway_mono_ns() / 1000000;
 }
 
-/* Closes sessions silent for two heartbeat periods with 4001. */
+/* Pings every session once per heartbeat period; closes those silent for two with 4001. */
 static void tick_heartbeat(struct gateway *gw, int64_t now)
 {
-    int64_t limit = (int64_t)gw->cfg->heartbeat_s * 2000;
+    int64_t period = (int64_t)gw->cfg->heartbeat_s * 1000;
     for (struct session *s = gw->sessions; s; s = s->next) {
-        if (!s->close_code && now - s->last_rx_ms > limit) {
+        if (s->close_code)
+            continue;
+        int64_t silent = now - s->last_rx_ms;
+        if (silent > 2 * period) {
             log_event(CONFIG_LOG_INFO, "heartbeat_timeout", "conn", s->conn_id, "user",
                       s->claims->sub, NULL);
             session_close(s, 4001, "heartbeat timeout");
+        } else if (now - s->last_ping_ms >= period) {
+            s->last_ping_ms = now;
+            s->ping_due = true;
+            lws_callback_on_writable(s->wsi);
         }
     }
 }
@@ -71,6 +80,7 @@ static void tick_fire(lws_sorted_usec_list_t *sul)
     struct gateway *gw = lws_container_of(sul, struct gateway, tick);
     int64_t now = tick_now_ms();
     tick_heartbeat(gw, now);
+    presence_tick(gw);
     if (gw->draining)
         tick_drain(gw, now);
     if (gw->stop) {

@@ -57,7 +57,7 @@ export const nowSeconds = () => Math.floor(Date.now() / 1000);
  * Builds the URL and headers of a handshake. Options: token + tokenIn ('header' default,
  * 'query', 'cookie'), headers, query (object of extra query parameters), origin.
  */
-function handshakeRequest(url, { token: tok, tokenIn = 'header', headers = {}, query = {}, origin } = {}) {
+function handshakeRequest(url, { token: tok, tokenIn = 'header', headers = {}, query = {}, origin, wsOptions: extraWs } = {}) {
     const u = new URL(url);
     const hdrs = { ...headers };
     const q = { ...query };
@@ -70,6 +70,8 @@ function handshakeRequest(url, { token: tok, tokenIn = 'header', headers = {}, q
     for (const [k, v] of Object.entries(q)) u.searchParams.set(k, v);
     const wsOptions = { headers: hdrs, handshakeTimeout: 5000, perMessageDeflate: false };
     if (origin !== undefined) wsOptions.origin = origin;
+    // opts.wsOptions: extra options for the npm `ws` constructor (e.g. {autoPong: false}).
+    if (extraWs) Object.assign(wsOptions, extraWs);
     return { href: u.href, wsOptions };
 }
 
@@ -289,7 +291,8 @@ function parseJson(text) {
 /**
  * Opens a WebSocket and resolves with a Client once the first frame, `welcome`, has arrived
  * (client.welcome holds it). Rejects with err.status/err.body/err.text on a non-101 answer.
- * opts: token, tokenIn, headers, query, origin, label, timeoutMs (default 5000).
+ * opts: token, tokenIn, headers, query, origin, label, timeoutMs (default 5000), wsOptions
+ * (extra npm `ws` options, e.g. {autoPong: false}).
  */
 export function connect(url, opts = {}) {
     const { href, wsOptions } = handshakeRequest(url, opts);

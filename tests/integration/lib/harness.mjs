@@ -100,17 +100,22 @@ export function logTail(file, lines = 40) {
 const portsHandedOut = new Set();
 /** A TCP port on 127.0.0.1 that nothing listens on right now (never the same one twice). */
 export async function freePort() {
-    for (let attempt = 0; attempt < 50; attempt++) {
-        const port = await new Promise((resolve, reject) => {
+    // Ports come from below the kernel's ephemeral range (32768-60999 here): a port from that
+    // range (what listen(0) hands out) can be taken as the source port of some other test's
+    // outgoing connection before our server binds it. Random start, so parallel test files
+    // rarely probe the same ports; a port is handed out once per test process.
+    const LOW = 20000;
+    const HIGH = 32000;
+    let port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    for (let attempt = 0; attempt < 200; attempt++, port = port + 1 >= HIGH ? LOW : port + 1) {
+        if (portsHandedOut.has(port)) continue;
+        const free = await new Promise((resolve) => {
             const srv = net.createServer();
             srv.unref();
-            srv.once('error', reject);
-            srv.listen(0, '127.0.0.1', () => {
-                const { port: p } = srv.address();
-                srv.close(() => resolve(p));
-            });
+            srv.once('error', () => resolve(false));
+            srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
         });
-        if (!portsHandedOut.has(port)) {
+        if (free) {
             portsHandedOut.add(port);
             return port;
         }
@@ -173,7 +178,7 @@ function spawnLogged({ kind, name, cmd, args, env, logFile }) {
     } finally {
         fs.closeSync(fd);
     }
-    const entry = { kind, name, child, logFile, stopping: false, exited: false, status: null };
+    const entry = { kind, name, child, logFile, stopping: false, starting: true, exited: false, status: null };
     registry.add(entry);
     allEntries.push(entry);
     entry.exitPromise = new Promise((resolve) => {
@@ -182,7 +187,7 @@ function spawnLogged({ kind, name, cmd, args, env, logFile }) {
             entry.exited = true;
             entry.status = status;
             registry.delete(entry);
-            if (!entry.stopping) {
+            if (!entry.stopping && !entry.starting) {
                 const what = status.error
                     ? `could not start (${status.error.message})`
                     : `exited unexpectedly (code=${status.code} signal=${status.signal})`;
@@ -221,6 +226,23 @@ async function stopEntry(entry, graceMs = STOP_GRACE_MS) {
     return status;
 }
 
+/* A process that died at startup because its port was taken meanwhile (freePort() cannot
+ * reserve a port: any client socket may grab it before the server binds). */
+const PORT_TAKEN = /Address already in use|EADDRINUSE|ERROR on binding|cannot listen on port/i;
+function diedOfPortCollision(entry) {
+    return entry.exited && PORT_TAKEN.test(logTail(entry.logFile, 20));
+}
+
+/** Forgets an attempt that lost a port race: its log is renamed and not scanned. */
+function discardAttempt(entry) {
+    entry.discarded = true;
+    try {
+        fs.renameSync(entry.logFile, entry.logFile.replace(/\.log$/, '.port-taken.log'));
+    } catch {
+        /* keep going */
+    }
+}
+
 function diedWhileWaiting(entry) {
     const s = entry.status || {};
     return new Error(
@@ -235,30 +257,49 @@ function diedWhileWaiting(entry) {
 /**
  * Starts redis-server on 127.0.0.1 (a free port unless given), no persistence, and waits until
  * it answers PING. Returns {port, url, pid, stop(), restart(), kill(sig)}; restart() stops it and
- * starts a fresh, empty one on the same port.
+ * starts a fresh, empty one on the same port. `args` are extra redis-server arguments, appended
+ * (so they override the defaults, e.g. ['--appendonly', 'yes', '--dir', dir] keeps data across a
+ * restart or a kill -9).
  */
-export async function startRedis({ port } = {}) {
-    port = port ?? (await freePort());
-    const logFile = path.join(outputDir(), `redis-${port}.log`);
+export async function startRedis({ port: fixedPort, args: extraArgs = [] } = {}) {
+    let port = fixedPort ?? (await freePort());
+    let logFile = path.join(outputDir(), `redis-${port}.log`);
     let entry = null;
     const launch = async () => {
         entry = spawnLogged({
             kind: 'redis-server',
             name: `:${port}`,
             cmd: REDIS_BIN,
-            args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+            args: [
+                '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no',
+                ...extraArgs.map(String),
+            ],
             env: {},
             logFile,
         });
         const deadline = Date.now() + 5000;
         while (Date.now() < deadline) {
             if (entry.exited) throw diedWhileWaiting(entry);
-            if (await redisPingOnce(port)) return;
+            if (await redisPingOnce(port)) {
+                entry.starting = false;
+                return;
+            }
             await delay(POLL_MS);
         }
+        await stopEntry(entry);
         throw new Error(`redis-server on port ${port} did not answer PING within 5 s; log ${logFile}:\n${logTail(logFile)}`);
     };
-    await launch();
+    for (let attempt = 1; ; attempt++) {
+        try {
+            await launch();
+            break;
+        } catch (err) {
+            if (fixedPort !== undefined || attempt >= 3 || !diedOfPortCollision(entry)) throw err;
+            discardAttempt(entry);
+            port = await freePort();
+            logFile = path.join(outputDir(), `redis-${port}.log`);
+        }
+    }
     return {
         port,
         url: `redis://127.0.0.1:${port}`,
@@ -302,23 +343,43 @@ export async function startGateway({
     waitFor = '/readyz',
     readyTimeoutMs = READY_TIMEOUT_MS,
 } = {}) {
-    port = port ?? (await freePort());
+    if (!fs.existsSync(GATEWAY_BIN)) {
+        throw new Error(`gateway binary not found at ${GATEWAY_BIN} (set GATEWAY_BIN)`);
+    }
+    const fixedPort = port;
+    for (let attempt = 1; ; attempt++) {
+        const gw = await launchGateway({
+            port: fixedPort ?? (await freePort()),
+            redisPort,
+            redisUrl,
+            nodeId,
+            args,
+            env,
+            secret,
+            heartbeat,
+            waitFor,
+            readyTimeoutMs,
+        }).catch((err) => err);
+        if (!(gw instanceof Error)) return gw;
+        if (fixedPort !== undefined || attempt >= 3 || !gw.entry || !diedOfPortCollision(gw.entry)) throw gw;
+        discardAttempt(gw.entry);
+    }
+}
+
+async function launchGateway({ port, redisPort, redisUrl, nodeId, args, env, secret, heartbeat, waitFor, readyTimeoutMs }) {
     nodeId = nodeId ?? `node-${port}`;
     const redis = redisUrl ?? `redis://127.0.0.1:${redisPort}`;
     const fullArgs = ['--port', String(port), '--bind', '127.0.0.1', '--redis', redis, '--node-id', nodeId];
     if (secret !== null) fullArgs.push('--jwt-secret', secret);
     fullArgs.push('--heartbeat', String(heartbeat), ...args.map(String));
     const logFile = path.join(outputDir(), `gateway-${nodeId}-${port}.log`);
-    if (!fs.existsSync(GATEWAY_BIN)) {
-        throw new Error(`gateway binary not found at ${GATEWAY_BIN} (set GATEWAY_BIN)`);
-    }
     const entry = spawnLogged({ kind: 'gateway', name: nodeId, cmd: GATEWAY_BIN, args: fullArgs, env, logFile });
 
     if (waitFor) {
         const deadline = Date.now() + readyTimeoutMs;
         let last = 'no answer';
         for (;;) {
-            if (entry.exited) throw diedWhileWaiting(entry);
+            if (entry.exited) throw Object.assign(diedWhileWaiting(entry), { entry });
             try {
                 const res = await httpGet(port, waitFor, { timeoutMs: 1000 });
                 if (res.status === 200) break;
@@ -336,6 +397,7 @@ export async function startGateway({
             await delay(POLL_MS);
         }
     }
+    entry.starting = false;
 
     return {
         port,
@@ -389,7 +451,7 @@ const SANITIZER_MARKERS = [
 function sanitizerFindings() {
     const out = [];
     for (const entry of allEntries) {
-        if (entry.kind !== 'gateway') continue;
+        if (entry.kind !== 'gateway' || entry.discarded) continue;
         let text;
         try {
             text = fs.readFileSync(entry.logFile, 'utf8');
