@@ -126,7 +126,7 @@ void api_body_done(struct api_request *r)
         proto_api_request_free(&req);
         return;
     }
-    if (!bus_ready(gw->bus)) {
+    if (!shard_ready(gw, r->direct ? req.to : req.room)) {
         proto_api_request_free(&req);
         api_error(r, 503, "unavailable", "message store unavailable; nothing was sent");
         return;
@@ -162,7 +162,7 @@ void api_body_done(struct api_request *r)
     r->inflight = true;
     if (!r->direct)
         gw->metrics.publishes++;
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
 }
 
 void api_on_published(struct gateway *gw, struct bus_event *ev)

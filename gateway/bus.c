@@ -62,6 +62,7 @@ struct bus {
     /* constant after start */
     const struct gateway_config *cfg;
     size_t headroom;
+    int shard; /* index of this bus's instance in cfg->redis */
     char local_prefix[96];
     size_t local_prefix_len;
     bus_wake_fn wake;
@@ -189,6 +190,7 @@ struct bus_event *bus_take_events(struct bus *bus)
 static void bus_emit(struct bus *bus, struct bus_event *ev)
 {
     ev->next = NULL;
+    ev->shard = bus->shard;
     pthread_mutex_lock(&bus->lock);
     bool was_empty = bus->ev_head == NULL;
     if (bus->ev_tail)
@@ -487,9 +489,13 @@ static void bus_on_script_loaded(redisAsyncContext *ac, void *r, void *privdata)
         dst[40] = '\0';
         bus_update_ready(bus);
     } else {
-        log_event(CONFIG_LOG_ERROR, "redis_script_load_failed",
+        log_event(CONFIG_LOG_WARN, "redis_script_load_failed",
                   "error", reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply",
                   NULL);
+        /* E.g. LOADING right after a restart: drop the connection and let the reconnect
+         * backoff try again, rather than stay connected and never ready. */
+        if (reply && bus->cmd_ctx == ac && !bus->closing)
+            redisAsyncDisconnect(ac);
     }
 }
 
@@ -806,12 +812,13 @@ static int bus_ephemeral_payload(const struct bus_cmd *cmd, char **out, size_t *
     return 0;
 }
 
-/* Typing: one PUBLISH on the room channel, fire and forget (§2: nothing is answered). */
+/* Typing (and a direct's copy to its sender's other connections): one PUBLISH on the room's
+ * (or, with user_channel, the user's) channel, fire and forget: nothing is answered. */
 static void bus_run_typing(struct bus *bus, struct bus_cmd *cmd)
 {
     char ch[BUS_CHANNEL_MAX], *payload;
     size_t len;
-    bus_channel_name(bus, ch, sizeof(ch), false, cmd->room);
+    bus_channel_name(bus, ch, sizeof(ch), cmd->user_channel, cmd->room);
     if (bus_ephemeral_payload(cmd, &payload, &len) != 0)
         return;
     redisAsyncCommand(bus->cmd_ctx, NULL, NULL, "PUBLISH %s %b", ch, payload, len);
@@ -954,7 +961,7 @@ static void bus_on_sub_disconnect(const redisAsyncContext *ac, int status)
 static redisAsyncContext *bus_open(struct bus *bus, redisConnectCallback *on_connect,
                                    redisDisconnectCallback *on_disconnect)
 {
-    const struct redis_endpoint *ep = &bus->cfg->redis[0];
+    const struct redis_endpoint *ep = &bus->cfg->redis[bus->shard];
     redisAsyncContext *ac = redisAsyncConnect(ep->host, ep->port);
     if (!ac)
         return NULL;
@@ -1090,7 +1097,7 @@ static void bus_enable_libevent_threads(void)
     evthread_use_pthreads();
 }
 
-struct bus *bus_start(const struct gateway_config *cfg, size_t frame_headroom,
+struct bus *bus_start(const struct gateway_config *cfg, int shard, size_t frame_headroom,
                       const char *local_conn_prefix, bus_wake_fn wake, void *wake_arg)
 {
     static pthread_once_t evthread_once = PTHREAD_ONCE_INIT;
@@ -1101,6 +1108,7 @@ struct bus *bus_start(const struct gateway_config *cfg, size_t frame_headroom,
     pthread_mutex_init(&bus->lock, NULL);
     bus->cfg = cfg;
     bus->headroom = frame_headroom;
+    bus->shard = shard;
     snprintf(bus->local_prefix, sizeof(bus->local_prefix), "%s", local_conn_prefix);
     bus->local_prefix_len = strlen(bus->local_prefix);
     bus->wake = wake;

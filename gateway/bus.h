@@ -39,7 +39,8 @@ enum bus_cmd_type {
     BUS_CMD_SYNC,        /* read room offset/epoch (creating the epoch) → BUS_EV_SYNCED */
     BUS_CMD_PUBLISH,     /* run the publish script → BUS_EV_PUBLISHED */
     BUS_CMD_FETCH,       /* read stored messages [from, to] of a room's log → BUS_EV_FETCHED */
-    BUS_CMD_TYPING,      /* ephemeral frame `head` on the room channel; nothing answered */
+    BUS_CMD_TYPING,      /* ephemeral frame `head` on the room channel (the user channel with
+                            user_channel); nothing answered */
     BUS_CMD_DIRECT,      /* frame `head` to user `room` and the sender's user `tail` →
                             BUS_EV_PUBLISHED (direct) */
     BUS_CMD_SCRIPT,      /* EVAL `script` with argv[0..nkeys) as keys, the rest as args →
@@ -84,6 +85,7 @@ struct bus_event {
     struct bus_event *next;
     enum bus_event_type type;
     int status; /* 0 ok; otherwise failed (Redis down or error) */
+    int shard;   /* index of the Redis instance (bus) that emitted it */
     bool direct; /* PUBLISHED: the answer to a DIRECT */
     bool api;    /* PUBLISHED: owner is an API request */
     char room[BUS_NAME_MAX + 1];
@@ -108,10 +110,10 @@ struct bus_event {
 
 typedef void (*bus_wake_fn)(void *arg);
 
-/* Starts the bus thread and begins connecting. frame_headroom is the headroom given to
+/* Starts the bus thread of Redis instance cfg->redis[shard] and begins connecting. frame_headroom is the headroom given to
  * message frames (LWS_PRE); local_conn_prefix is this node's conn-id prefix, so the bus can tag
  * each frame with its sender's serial when the sender is local. NULL on failure. */
-struct bus *bus_start(const struct gateway_config *cfg, size_t frame_headroom,
+struct bus *bus_start(const struct gateway_config *cfg, int shard, size_t frame_headroom,
                       const char *local_conn_prefix, bus_wake_fn wake, void *wake_arg);
 /* Stops the thread and closes Redis. Publishes and syncs not yet answered are answered as
  * failed; returns every undelivered event (caller handles and frees them). Call from the

@@ -28,7 +28,8 @@
 struct gateway {
     const struct gateway_config *cfg;
     struct lws_context *context;
-    struct bus *bus;
+    struct bus *buses[CONFIG_MAX_REDIS]; /* one per --redis instance; all NULL once stopped */
+    int bus_count;
     struct room_registry rooms;
     struct strmap users; /* user id → struct local_user: this node's connections per user */
     struct auth_policy policy;
@@ -126,6 +127,16 @@ int users_add(struct gateway *gw, struct session *s);
 void users_remove(struct gateway *gw, struct session *s);
 /* A direct frame arrived on user ev->room's channel: queue it to that user's connections. */
 void users_on_direct(struct gateway *gw, struct bus_event *ev);
+
+/* shards.c: which Redis instance (bus) holds a room or user; see common/shard.h */
+struct bus *shard_bus(const struct gateway *gw, const char *name); /* NULL once stopped */
+/* Routes cmd to the bus of cmd->room (a room or user name); frees it when stopped. */
+void shard_submit(struct gateway *gw, struct bus_cmd *cmd);
+/* True when the instance holding name is reachable. */
+bool shard_ready(const struct gateway *gw, const char *name);
+bool shards_all_ready(const struct gateway *gw);
+bool shards_any_ready(const struct gateway *gw);
+uint64_t shards_reconnects(const struct gateway *gw);
 
 /* server.c */
 int64_t gateway_now_ms(void);     /* wall clock, ms since the epoch */

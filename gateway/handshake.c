@@ -146,7 +146,7 @@ int handshake_check(struct gateway *gw, struct lws *wsi)
         gw->metrics.unavailable_rejections++;
         return handshake_refuse(wsi, 503, "unavailable", "node is draining");
     }
-    if (!bus_ready(gw->bus)) {
+    if (!shards_any_ready(gw)) {
         gw->metrics.unavailable_rejections++;
         return handshake_refuse(wsi, 503, "unavailable", "node not ready: Redis unreachable");
     }

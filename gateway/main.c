@@ -155,11 +155,13 @@ int main(int argc, char **argv)
         return 1;
     }
     main_context = gw.context;
-    gw.bus = bus_start(&cfg, LWS_PRE, gw.conn_prefix, server_wake, gw.context);
-    if (!gw.bus) {
-        fprintf(stderr, "chat-gateway: cannot start the Redis thread\n");
-        lws_context_destroy(gw.context);
-        return 1;
+    for (int i = 0; i < cfg.redis_count; i++) {
+        gw.buses[i] = bus_start(&cfg, i, LWS_PRE, gw.conn_prefix, server_wake, gw.context);
+        if (!gw.buses[i]) {
+            fprintf(stderr, "chat-gateway: cannot start the Redis thread\n");
+            return 1;
+        }
+        gw.bus_count++;
     }
     char port[16];
     snprintf(port, sizeof(port), "%d", cfg.port);
@@ -180,13 +182,18 @@ int main(int argc, char **argv)
 
     /* The bus goes first: after bus_stop nothing else calls lws_cancel_service. Its last
      * events (failed publishes) release the sessions that still wait for them. */
-    struct bus_event *left = bus_stop(gw.bus);
-    gw.bus = NULL;
-    while (left) {
-        struct bus_event *next = left->next;
-        rooms_on_event(&gw, left);
-        bus_event_free(left);
-        left = next;
+    struct bus_event *left[CONFIG_MAX_REDIS];
+    int buses = gw.bus_count;
+    for (int i = 0; i < buses; i++)
+        left[i] = bus_stop(gw.buses[i]);
+    gw.bus_count = 0; /* from here on, nothing is submitted */
+    for (int i = 0; i < buses; i++) {
+        while (left[i]) {
+            struct bus_event *next = left[i]->next;
+            rooms_on_event(&gw, left[i]);
+            bus_event_free(left[i]);
+            left[i] = next;
+        }
     }
     main_context = NULL;
     lws_context_destroy(gw.context);

@@ -44,13 +44,15 @@ static int64_t presence_expiry_ms(const struct gateway *gw, int64_t now)
     return now + (int64_t)gw->cfg->heartbeat_s * 2000;
 }
 
-static void presence_submit(struct gateway *gw, struct bus_cmd *cmd)
+/* Routes a presence script to the instance of its room. */
+static void presence_submit(struct gateway *gw, const char *room, struct bus_cmd *cmd)
 {
     if (!cmd) {
         log_event(CONFIG_LOG_ERROR, "out_of_memory", "where", "presence", NULL);
         return;
     }
-    bus_submit(gw->bus, cmd);
+    snprintf(cmd->room, sizeof(cmd->room), "%s", room);
+    shard_submit(gw, cmd);
 }
 
 void presence_member_added(struct gateway *gw, struct room *room, struct session *s)
@@ -72,7 +74,7 @@ void presence_member_added(struct gateway *gw, struct room *room, struct session
             return;
         }
     }
-    if (c->n++ || !gw->bus)
+    if (c->n++ || !shard_bus(gw, room->name))
         return;
     char pu[BUS_CHANNEL_MAX + 140], users[BUS_CHANNEL_MAX], names[BUS_CHANNEL_MAX],
         ch[BUS_CHANNEL_MAX], exp[24], now_s[24];
@@ -84,7 +86,7 @@ void presence_member_added(struct gateway *gw, struct room *room, struct session
     const char *argv[] = {pu, users, names, ch, gw->cfg->node_id, s->claims->sub,
                           s->claims->name ? s->claims->name : "", exp, now_s, room->name,
                           s->conn_id};
-    presence_submit(gw, bus_script_new(REDIS_SCRIPT_PRESENCE_JOIN, 4, 11, argv));
+    presence_submit(gw, room->name, bus_script_new(REDIS_SCRIPT_PRESENCE_JOIN, 4, 11, argv));
 }
 
 void presence_member_removed(struct gateway *gw, struct room *room, struct session *s)
@@ -94,7 +96,7 @@ void presence_member_removed(struct gateway *gw, struct room *room, struct sessi
     if (!c || --c->n)
         return;
     free(strmap_remove(m, s->claims->sub));
-    if (!gw->bus)
+    if (!shard_bus(gw, room->name))
         return;
     char pu[BUS_CHANNEL_MAX + 140], users[BUS_CHANNEL_MAX], names[BUS_CHANNEL_MAX],
         ch[BUS_CHANNEL_MAX], now_s[24];
@@ -103,7 +105,7 @@ void presence_member_removed(struct gateway *gw, struct room *room, struct sessi
     snprintf(now_s, sizeof(now_s), "%" PRId64, gateway_now_ms());
     const char *argv[] = {pu, users, names, ch, gw->cfg->node_id, s->claims->sub, now_s,
                           room->name};
-    presence_submit(gw, bus_script_new(REDIS_SCRIPT_PRESENCE_LEAVE, 4, 8, argv));
+    presence_submit(gw, room->name, bus_script_new(REDIS_SCRIPT_PRESENCE_LEAVE, 4, 8, argv));
 }
 
 void presence_room_free(struct room *room)
@@ -157,8 +159,8 @@ static void presence_refresh_room(struct gateway *gw, struct room *room, int64_t
         argv[3] = exp;
         for (size_t i = 0; i < l.n; i++)
             argv[4 + i] = l.v[i];
-        presence_submit(gw, bus_script_new(REDIS_SCRIPT_PRESENCE_REFRESH, 1, (int)(l.n + 4),
-                                           argv));
+        presence_submit(gw, room->name,
+                        bus_script_new(REDIS_SCRIPT_PRESENCE_REFRESH, 1, (int)(l.n + 4), argv));
     }
     free(argv);
     free(l.v);
@@ -172,7 +174,7 @@ static void presence_sweep_room(struct gateway *gw, struct room *room, int64_t n
     snprintf(prefix, sizeof(prefix), "%s:{%s}:pu:", gw->cfg->redis_prefix, room->name);
     snprintf(now_s, sizeof(now_s), "%" PRId64, now);
     const char *argv[] = {users, names, ch, prefix, now_s, room->name};
-    presence_submit(gw, bus_script_new(REDIS_SCRIPT_PRESENCE_SWEEP, 3, 6, argv));
+    presence_submit(gw, room->name, bus_script_new(REDIS_SCRIPT_PRESENCE_SWEEP, 3, 6, argv));
 }
 
 struct presence_pass {
@@ -184,6 +186,8 @@ struct presence_pass {
 static void presence_tick_room(struct room *room, void *arg)
 {
     struct presence_pass *p = arg;
+    if (!shard_ready(p->gw, room->name))
+        return;
     if (p->refresh)
         presence_refresh_room(p->gw, room, p->now);
     presence_sweep_room(p->gw, room, p->now);
@@ -191,7 +195,7 @@ static void presence_tick_room(struct room *room, void *arg)
 
 void presence_tick(struct gateway *gw)
 {
-    if (!gw->bus || !bus_ready(gw->bus))
+    if (!shards_any_ready(gw))
         return;
     int64_t now = gateway_now_ms();
     if (now - gw->presence_swept_ms < PRESENCE_SWEEP_MS)
@@ -225,7 +229,7 @@ void presence_request(struct gateway *gw, struct session *s, const struct proto_
         session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
         return;
     }
-    if (!bus_ready(gw->bus)) {
+    if (!shard_ready(gw, room->name)) {
         session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "presence store unavailable");
         return;
     }
@@ -244,7 +248,7 @@ void presence_request(struct gateway *gw, struct session *s, const struct proto_
     cmd->purpose = PRESENCE_LIST_PURPOSE;
     cmd->owner = s;
     s->inflight++;
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
 }
 
 void presence_on_script(struct gateway *gw, struct bus_event *ev)

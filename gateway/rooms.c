@@ -70,8 +70,6 @@ static void session_list_remove(struct session *s, const struct room *room)
 
 static void rooms_submit(struct gateway *gw, enum bus_cmd_type type, struct room *room)
 {
-    if (!gw->bus)
-        return; /* shutting down */
     struct bus_cmd *cmd = bus_cmd_new(type, room->name);
     if (!cmd) {
         log_event(CONFIG_LOG_ERROR, "out_of_memory", "where", "rooms_submit", "room", room->name,
@@ -79,7 +77,7 @@ static void rooms_submit(struct gateway *gw, enum bus_cmd_type type, struct room
         return;
     }
     cmd->generation = room->generation;
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
 }
 
 /* Drops the room when its last member is gone (and with it this node's subscription). */
@@ -159,8 +157,8 @@ static void rooms_recover_step(struct gateway *gw, struct room *room, struct roo
         return;
     }
     struct session *s = m->session;
-    struct bus_cmd *cmd = gw->bus && bus_ready(gw->bus) ? bus_cmd_new(BUS_CMD_FETCH, room->name)
-                                                        : NULL;
+    struct bus_cmd *cmd =
+        shard_ready(gw, room->name) ? bus_cmd_new(BUS_CMD_FETCH, room->name) : NULL;
     if (!cmd) {
         rooms_member_go_live(room, m, 0);
         return;
@@ -172,7 +170,7 @@ static void rooms_recover_step(struct gateway *gw, struct room *room, struct roo
     cmd->owner = s;
     cmd->tag = r->tag = ++gw->next_tag;
     s->inflight++;
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
 }
 
 /* Recovery fetch answered: replay the contiguous run from sent_to + 1, then step again. A run
@@ -214,7 +212,7 @@ void rooms_history(struct gateway *gw, struct session *s, const struct proto_req
         session_send_json(s, proto_encode_history(req->id, room->name, NULL, 0));
         return;
     }
-    if (!bus_ready(gw->bus)) {
+    if (!shard_ready(gw, room->name)) {
         session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
         return;
     }
@@ -230,7 +228,7 @@ void rooms_history(struct gateway *gw, struct session *s, const struct proto_req
     cmd->purpose = ROOMS_FETCH_HISTORY;
     cmd->owner = s;
     s->inflight++;
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
 }
 
 static void rooms_on_history_fetched(struct bus_event *ev)
@@ -278,7 +276,7 @@ void rooms_join(struct gateway *gw, struct session *s, const struct proto_reques
         session_send_error(s, req->id, PROTO_ERR_LIMIT_EXCEEDED, "too many rooms on this connection");
         return;
     }
-    if (!bus_ready(gw->bus)) {
+    if (!shard_ready(gw, req->room)) {
         session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
         return;
     }
@@ -385,7 +383,7 @@ static void rooms_fan_out(struct gateway *gw, struct room *room, struct frame *f
 static void rooms_start_fill(struct gateway *gw, struct room *room, uint64_t from, uint64_t to)
 {
     uint64_t keep = (uint64_t)gw->cfg->history_size;
-    if (keep == 0 || !gw->bus) {
+    if (keep == 0 || !shard_bus(gw, room->name)) {
         gw->metrics.gaps += to - from + 1;
         room->last_offset = to;
         return;
@@ -403,7 +401,7 @@ static void rooms_start_fill(struct gateway *gw, struct room *room, uint64_t fro
     cmd->to = to;
     cmd->purpose = ROOMS_FETCH_GAP;
     room->filling = true;
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
 }
 
 /* Applies one message to a live room in offset order: epoch change, duplicate, gap (read back
@@ -608,14 +606,17 @@ static void rooms_collect(struct room *room, void *arg)
     p->v[p->n++] = room;
 }
 
-/* The subscriber connection dropped: joins in progress fail now (Redis is down); members of
- * live rooms stay and re-sync when the bus re-subscribes. */
-static void rooms_on_sub_lost(struct gateway *gw)
+/* A subscriber connection dropped: joins in progress on that instance fail now (it is down);
+ * members of its live rooms stay and re-sync when the bus re-subscribes. Rooms on other
+ * instances are not affected. */
+static void rooms_on_sub_lost(struct gateway *gw, int shard)
 {
     struct room_ptrs p = {0};
     room_registry_each(&gw->rooms, rooms_collect, &p);
     for (size_t i = 0; i < p.n; i++) {
         struct room *room = p.v[i];
+        if (shard_bus(gw, room->name) != gw->buses[shard])
+            continue;
         rooms_fail_pending(gw, room, PROTO_ERR_UNAVAILABLE, "message store unavailable");
         outq_clear(&room->backlog);
         room->filling = false;
@@ -638,7 +639,7 @@ void rooms_on_event(struct gateway *gw, struct bus_event *ev)
         rooms_on_synced(gw, ev);
         return;
     case BUS_EV_SUB_LOST:
-        rooms_on_sub_lost(gw);
+        rooms_on_sub_lost(gw, ev->shard);
         return;
     case BUS_EV_READY:
         /* Rooms whose sync failed while only the command connection was down. */

@@ -40,14 +40,14 @@ int64_t gateway_mono_ns(void)
 /* Hands every pending bus event to its handler. */
 static void server_drain_bus(struct gateway *gw)
 {
-    if (!gw->bus)
-        return;
-    struct bus_event *ev = bus_take_events(gw->bus);
-    while (ev) {
-        struct bus_event *next = ev->next;
-        rooms_on_event(gw, ev);
-        bus_event_free(ev);
-        ev = next;
+    for (int i = 0; i < gw->bus_count; i++) {
+        struct bus_event *ev = bus_take_events(gw->buses[i]);
+        while (ev) {
+            struct bus_event *next = ev->next;
+            rooms_on_event(gw, ev);
+            bus_event_free(ev);
+            ev = next;
+        }
     }
 }
 
@@ -112,7 +112,7 @@ static int server_http(struct gateway *gw, struct lws *wsi, const char *path,
     if (strcmp(path, "/healthz") == 0)
         return http_json(wsi, 200, "{\"status\":\"ok\"}");
     if (strcmp(path, "/readyz") == 0) {
-        bool redis = bus_ready(gw->bus);
+        bool redis = shards_all_ready(gw);
         char body[96];
         snprintf(body, sizeof(body), "{\"ready\":%s,\"redis\":%s,\"draining\":%s}",
                  redis && !gw->draining ? "true" : "false", redis ? "true" : "false",
@@ -123,8 +123,8 @@ static int server_http(struct gateway *gw, struct lws *wsi, const char *path,
         struct metrics_gauges g = {
             .connections = gw->connections,
             .rooms = gw->rooms.room_count,
-            .redis_reconnects = bus_reconnects(gw->bus),
-            .ready = bus_ready(gw->bus) && !gw->draining,
+            .redis_reconnects = shards_reconnects(gw),
+            .ready = shards_all_ready(gw) && !gw->draining,
             .draining = gw->draining,
         };
         size_t len = 0;
@@ -218,6 +218,12 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         s = lws_get_opaque_user_data(wsi);
         return s && s->wsi ? session_receive(s, in, len) : -1;
 
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* After our own close frame (session_writable) the peer's close is the acknowledgement:
+         * end here, or lws would echo a second close and browsers report a protocol error. */
+        s = lws_get_opaque_user_data(wsi);
+        return s && s->close_sent ? -1 : 0;
+
     case LWS_CALLBACK_RECEIVE_PONG:
         s = lws_get_opaque_user_data(wsi);
         if (s)
@@ -286,6 +292,10 @@ int server_create(struct gateway *gw)
     info.protocols = server_protocols;
     info.user = gw;
     info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* With IPv6 on, lws 4.1 binds "::" and puts an IPv4 --bind address in the flowinfo field,
+     * listening on every interface: an IPv4 bind address needs IPv6 off to mean what it says. */
+    if (cfg->bind[0] && strchr(cfg->bind, '.') && !strchr(cfg->bind, ':'))
+        info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
     /* lws counts header space in an unsigned short: 64 KiB is 65535 there. */
     info.max_http_header_data =
         (unsigned short)(cfg->max_header_bytes > 65535 ? 65535 : cfg->max_header_bytes);

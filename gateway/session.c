@@ -245,7 +245,7 @@ static void session_handle_publish(struct session *s, const struct proto_request
     }
     if (!session_take_token(s, req->id))
         return;
-    if (!bus_ready(gw->bus)) {
+    if (!shard_ready(gw, req->room)) {
         gw->metrics.publish_failures++;
         session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
         return;
@@ -270,7 +270,30 @@ static void session_handle_publish(struct session *s, const struct proto_request
     cmd->t_submit_ns = gateway_mono_ns();
     s->inflight++;
     gw->metrics.publishes++;
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
+}
+
+/* The sender's other connections get a copy of a direct through the sender's user channel. When
+ * that channel lives on another Redis instance than the target's, the direct script (run on the
+ * target's) cannot reach it: the copy then goes as its own publish on the sender's instance. */
+static void session_copy_direct_to_self(struct session *s, struct bus_cmd *direct)
+{
+    struct gateway *gw = s->gw;
+    if (shard_bus(gw, direct->room) == shard_bus(gw, s->claims->sub))
+        return;
+    char *target = strdup(direct->room);
+    struct bus_cmd *copy = bus_cmd_new(BUS_CMD_TYPING, s->claims->sub);
+    if (!target || !copy || !(copy->head = strdup(direct->head))) {
+        free(target);
+        if (copy)
+            bus_cmd_discard(copy);
+        return; /* the direct itself still goes; only the copy to the sender is lost */
+    }
+    free(direct->tail);
+    direct->tail = target;
+    copy->user_channel = true;
+    snprintf(copy->sender, sizeof(copy->sender), "%s", s->conn_id);
+    shard_submit(gw, copy);
 }
 
 /* direct: one frame, encoded once, to every connection of the target and the sender's other
@@ -280,7 +303,7 @@ static void session_handle_direct(struct session *s, const struct proto_request 
     struct gateway *gw = s->gw;
     if (!session_take_token(s, req->id))
         return;
-    if (!bus_ready(gw->bus)) {
+    if (!shard_ready(gw, req->to)) {
         session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
         return;
     }
@@ -302,7 +325,8 @@ static void session_handle_direct(struct session *s, const struct proto_request 
     cmd->owner = s;
     cmd->ts_ms = ts;
     s->inflight++;
-    bus_submit(gw->bus, cmd);
+    session_copy_direct_to_self(s, cmd);
+    shard_submit(gw, cmd);
 }
 
 /* typing: relayed to the room's other connections (sender's other connections included);
@@ -323,13 +347,13 @@ static void session_handle_typing(struct session *s, const struct proto_request 
             return;
         sr->typing_ms = now;
     }
-    struct bus_cmd *cmd = bus_ready(gw->bus) ? bus_cmd_new(BUS_CMD_TYPING, req->room) : NULL;
+    struct bus_cmd *cmd = shard_ready(gw, req->room) ? bus_cmd_new(BUS_CMD_TYPING, req->room) : NULL;
     if (!cmd || !(cmd->head = proto_encode_typing(req->room, s->claims->sub, req->state))) {
         free(cmd);
         return; /* typing is best effort: never stored, never answered */
     }
     snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
 }
 
 void session_on_published(struct gateway *gw, struct bus_event *ev)

@@ -21,15 +21,13 @@ struct local_user {
 
 static void users_subscribe(struct gateway *gw, const char *user, bool want)
 {
-    if (!gw->bus)
-        return;
     struct bus_cmd *cmd = bus_cmd_new(want ? BUS_CMD_SUBSCRIBE : BUS_CMD_UNSUBSCRIBE, user);
     if (!cmd) {
         log_event(CONFIG_LOG_ERROR, "out_of_memory", "where", "users_subscribe", NULL);
         return;
     }
     cmd->user_channel = true;
-    bus_submit(gw->bus, cmd);
+    shard_submit(gw, cmd);
 }
 
 int users_add(struct gateway *gw, struct session *s)
