@@ -4,8 +4,9 @@
 #
 #   deploy/install-deps.sh           build + run a cluster (compiler, libraries, redis, nginx)
 #   deploy/install-deps.sh --test    also what the tests need (Node.js + npm for the WebSocket
-#                                    tests, Debian's chromium for the browser test)
-#   deploy/install-deps.sh --bench   also what bench/run.sh needs (gnuplot for plots, perf)
+#                                    tests, Debian's chromium for the browser test,
+#                                    docker-compose + envsubst to check the compose setup)
+#   deploy/install-deps.sh --bench   also what bench/run.sh needs (gnuplot for plots, perf, jq)
 # Options combine: deploy/install-deps.sh --test --bench
 # Used by the README commands, tests/run.sh (.ci/run) and the Dockerfile.
 set -euo pipefail
@@ -19,7 +20,9 @@ PACKAGES=(
 for opt in "$@"; do
   case "$opt" in
     --test)
-      PACKAGES+=(chromium fonts-dejavu-core)
+      # docker-compose: `config` validates docker-compose.yml without an engine; gettext-base:
+      # envsubst, to render the nginx template as the official nginx image does.
+      PACKAGES+=(chromium fonts-dejavu-core docker-compose gettext-base)
       # Some machines ship node/npm from elsewhere, and Debian's npm then conflicts: only
       # install Debian's when node itself is missing.
       if ! command -v node >/dev/null 2>&1; then
@@ -28,7 +31,7 @@ for opt in "$@"; do
         PACKAGES+=(npm)
       fi
       ;;
-    --bench) PACKAGES+=(gnuplot-nox linux-perf) ;;
+    --bench) PACKAGES+=(gnuplot-nox linux-perf jq) ;;
     *) echo "install-deps: unknown option $opt (use --test, --bench)" >&2; exit 2 ;;
   esac
 done

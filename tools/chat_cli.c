@@ -757,8 +757,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                     : status_code == 503 ? "node draining or not ready"
                                          : "unexpected answer");
         else
-            fprintf(stderr, "! cannot connect to %s: %s\n", c->opt.url,
-                    in ? (const char *)in : "unknown error");
+            fprintf(stderr, "! cannot connect to %s: %s%s\n", c->opt.url,
+                    in ? (const char *)in : "unknown error",
+                    in && strstr((const char *)in, "SSL") && !c->opt.insecure
+                        ? " (a self-signed certificate? use --ca CERT or --insecure)"
+                        : "");
         c->wsi = NULL;
         c->exit_code = CLI_EXIT_CONNECT;
         c->phase = PHASE_DONE;
