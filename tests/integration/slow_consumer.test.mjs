@@ -121,6 +121,7 @@ describe('a reader that stops while the room floods', () => {
                 `both closes seen by sample ${metricsSeen.findIndex((m) => m.closes >= 2)} of ${metricsSeen.length} (100 ms apart)`,
         );
         if (floodError) throw floodError;
+        closesSeen = (await metrics()).value('chat_slow_consumer_closes_total');
         assert.ok(
             closesSeen >= 2,
             `slow consumers not closed after ${sent} messages of ${TEXT.length} bytes; metrics: ${JSON.stringify(metricsSeen.slice(-3))}`,
