@@ -456,9 +456,25 @@ enum proto_error proto_decode(const char *buf, size_t len, size_t text_limit,
             e = decode_since(root, req, message);
         break;
     case PROTO_LEAVE:
-    case PROTO_PRESENCE:
         e = decode_room(root, req, message);
         break;
+    case PROTO_PRESENCE: {
+        /* With "user" instead of "room": that user's online status (our extension). */
+        const cJSON *user, *room;
+        if (get_field(root, "user", &user) == FIELD_PRESENT &&
+            get_field(root, "room", &room) == FIELD_ABSENT) {
+            size_t ulen = cJSON_IsString(user) && user->valuestring ? strlen(user->valuestring) : 0;
+            if (ulen == 0 || ulen > PROTO_USER_MAX) {
+                *message = "invalid field: user (1..128 bytes)";
+                e = PROTO_ERR_BAD_REQUEST;
+            } else {
+                req->to = user->valuestring;
+            }
+        } else {
+            e = decode_room(root, req, message);
+        }
+        break;
+    }
     case PROTO_PUBLISH:
         e = decode_room(root, req, message);
         if (e == PROTO_OK)
@@ -759,6 +775,14 @@ char *proto_encode_presence(const char *id_json, const char *room, const char *c
 
 /* {"type":"history","room":R,"id":..,"messages":[..]}; stored frames are embedded verbatim,
  * NULL entries skipped. */
+char *proto_encode_user_status(const char *id_json, const char *user, bool online)
+{
+    cJSON *o = new_frame("presence");
+    bool ok = o && add_id(o, id_json) && add_string(o, "user", user) &&
+              add_bool(o, "online", online);
+    return finish(o, ok);
+}
+
 char *proto_encode_history(const char *id_json, const char *room, const char *const *messages,
                            size_t n)
 {

@@ -59,7 +59,8 @@ struct proto_request {
     char room[PROTO_ROOM_MAX + 1]; /* "" when the type takes no room */
     const char *text;          /* publish/direct: UTF-8 text */
     size_t text_len;           /* bytes */
-    const char *to;            /* direct: target user id */
+    const char *to;            /* direct: target user id; presence: the user asked about (when
+                                  "user" is given instead of "room") */
     bool state;                /* typing */
     bool has_since;            /* join: since given */
     uint64_t since_offset;
@@ -139,6 +140,8 @@ char *proto_encode_direct(const char *from_user, const char *from_name, const ch
 /* users: n pairs (user, name-or-NULL). */
 char *proto_encode_presence(const char *id_json, const char *room, const char *const *users,
                             const char *const *names, size_t n);
+/* {"type":"presence","id":..,"user":U,"online":B} — a user's status in any room. */
+char *proto_encode_user_status(const char *id_json, const char *user, bool online);
 /* messages: n stored message frames (JSON text each), oldest first; embedded verbatim. */
 char *proto_encode_history(const char *id_json, const char *room, const char *const *messages,
                            size_t n);

@@ -222,8 +222,38 @@ void presence_on_ready(struct gateway *gw)
     room_registry_each(&gw->rooms, presence_rejoin_room, &p);
 }
 
+/* presence with "user": online anywhere in the cluster, from the subscriber count of the
+ * user's direct-message channel (no extra state to keep or expire). */
+static void presence_user_request(struct gateway *gw, struct session *s,
+                                  const struct proto_request *req)
+{
+    if (!shard_ready(gw, req->to)) {
+        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "presence store unavailable");
+        return;
+    }
+    char ch[BUS_CHANNEL_MAX];
+    snprintf(ch, sizeof(ch), "%s:u:{%s}:ch", gw->cfg->redis_prefix, req->to);
+    const char *argv[] = {ch};
+    struct bus_cmd *cmd = bus_script_new(REDIS_SCRIPT_USER_ONLINE, 1, 1, argv);
+    if (!cmd || !(cmd->id_json = strdup(req->id))) {
+        if (cmd)
+            bus_cmd_discard(cmd);
+        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    snprintf(cmd->room, sizeof(cmd->room), "%s", req->to);
+    cmd->purpose = PRESENCE_USER_PURPOSE;
+    cmd->owner = s;
+    s->inflight++;
+    shard_submit(gw, cmd);
+}
+
 void presence_request(struct gateway *gw, struct session *s, const struct proto_request *req)
 {
+    if (!req->room[0] && req->to) {
+        presence_user_request(gw, s, req);
+        return;
+    }
     struct room *room = room_registry_find(&gw->rooms, req->room);
     if (!room || !session_in_room(s, room)) {
         session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
@@ -254,9 +284,21 @@ void presence_request(struct gateway *gw, struct session *s, const struct proto_
 void presence_on_script(struct gateway *gw, struct bus_event *ev)
 {
     (void)gw;
+    struct session *s = ev->owner;
+    if (ev->purpose == PRESENCE_USER_PURPOSE) {
+        if (s->wsi) {
+            if (ev->status != 0 || ev->nstrings != 2)
+                session_send_error(s, ev->id_json, PROTO_ERR_UNAVAILABLE,
+                                   "presence store unavailable");
+            else
+                session_send_json(s, proto_encode_user_status(ev->id_json, ev->room,
+                                                              strtoll(ev->strings[1], NULL, 10) > 0));
+        }
+        session_release(s);
+        return;
+    }
     if (ev->purpose != PRESENCE_LIST_PURPOSE)
         return;
-    struct session *s = ev->owner;
     if (s->wsi) {
         if (ev->status != 0) {
             session_send_error(s, ev->id_json, PROTO_ERR_UNAVAILABLE, "presence store unavailable");

@@ -7,6 +7,7 @@
 #include "gateway.h"
 
 #define PRESENCE_LIST_PURPOSE 1
+#define PRESENCE_USER_PURPOSE 2
 
 /* A connection became a member of room (joined or joining). */
 void presence_member_added(struct gateway *gw, struct room *room, struct session *s);

@@ -115,6 +115,11 @@
     "end\n"                                                                                   \
     "return n\n"
 
+/* KEYS: a user channel. Nodes subscribe to a user's channel while the user has connections on
+ * them (and Redis drops a dead node's subscriptions with its socket): subscribers > 0 is
+ * "online somewhere". Returns {channel, count}. */
+#define REDIS_SCRIPT_USER_ONLINE "return redis.call('PUBSUB', 'NUMSUB', KEYS[1])\n"
+
 /* KEYS: users names; ARGV: now_ms. Returns {user, name-or-'', ...} of live users. */
 #define REDIS_SCRIPT_PRESENCE_LIST                                                            \
     "local us = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')\n"                      \

@@ -96,6 +96,28 @@ describe('presence', () => {
         assert.ok(took <= limitMs, `user_left after ${took} ms, allowed ${limitMs} ms`);
         assert.equal(ul.room, room);
         assert.deepEqual(await presenceOf(alice, room), ['alice3']);
+        // Online status (any room): dave's node is gone, so dave is offline.
+        const st = await alice.request({ type: 'presence', user: 'dave' });
+        assert.deepEqual({ user: st.user, online: st.online }, { user: 'dave', online: false });
+    });
+
+    it('tells whether a user is online anywhere in the cluster', async () => {
+        const asker = await open(A, 'asker');
+        const st = await asker.request({ type: 'presence', user: 'frida' });
+        assert.equal(st.type, 'presence');
+        assert.equal(st.user, 'frida');
+        assert.equal(st.online, false);
+        const frida = await open(B, 'frida');
+        // The node subscribes to frida's channel as she connects (asynchronously): bounded poll.
+        const deadline = Date.now() + 5000;
+        let online = false;
+        while (!online && Date.now() < deadline) online = (await asker.request({ type: 'presence', user: 'frida' })).online;
+        assert.equal(online, true);
+        await frida.close();
+        let still = true;
+        const deadline2 = Date.now() + 5000;
+        while (still && Date.now() < deadline2) still = (await asker.request({ type: 'presence', user: 'frida' })).online;
+        assert.equal(still, false);
     });
 
     it('needs the room to be joined', async () => {

@@ -1793,6 +1793,23 @@ static void test_api_text_limit(void **state)
     proto_api_request_free(&r);
 }
 
+static void test_presence_user_status(void **state)
+{
+    (void)state;
+    struct proto_request req;
+    const char *f = "{\"type\":\"presence\",\"user\":\"bob\",\"id\":3}";
+    assert_int_equal(proto_decode(f, strlen(f), 4096, &req, NULL), PROTO_OK);
+    assert_string_equal(req.to, "bob");
+    assert_string_equal(req.room, "");
+    proto_request_free(&req);
+    const char *bad = "{\"type\":\"presence\",\"user\":\"\"}";
+    assert_int_equal(proto_decode(bad, strlen(bad), 4096, &req, NULL), PROTO_ERR_BAD_REQUEST);
+    proto_request_free(&req);
+    char *out = proto_encode_user_status("3", "bob", true);
+    assert_string_equal(out, "{\"type\":\"presence\",\"id\":3,\"user\":\"bob\",\"online\":true}");
+    free(out);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1964,6 +1981,7 @@ int main(void)
         cmocka_unit_test(test_api_direct_target_rules),
         cmocka_unit_test(test_api_rejects_bad_bodies),
         cmocka_unit_test(test_api_text_limit),
+        cmocka_unit_test(test_presence_user_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
