@@ -398,6 +398,33 @@ static bool only_whitespace(const char *buf, size_t len)
     return true;
 }
 
+/* Parses buf as exactly one JSON value with nothing but whitespace after it, and requires an
+ * object. On false, *message is not_json or not_object, and *root holds the parsed value (if
+ * any) for the caller to free. */
+static bool parse_object(const char *buf, size_t len, cJSON **root, const char **message,
+                         const char *not_json, const char *not_object)
+{
+    *root = NULL;
+    if (!buf || len == 0 || !proto_json_text_valid(buf, len)) {
+        *message = not_json;
+        return false;
+    }
+    const char *end = NULL;
+    cJSON *parsed = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!parsed || !end || end < buf || end > buf + len ||
+        !only_whitespace(end, (size_t)(buf + len - end))) {
+        cJSON_Delete(parsed);
+        *message = not_json;
+        return false;
+    }
+    *root = parsed;
+    if (!cJSON_IsObject(parsed)) {
+        *message = not_object;
+        return false;
+    }
+    return true;
+}
+
 /* Decodes and validates one frame per the rules in protocol.h; req is always left in a state
  * proto_request_free() accepts, with req->id set whenever the frame carried a usable id. */
 enum proto_error proto_decode(const char *buf, size_t len, size_t text_limit,
@@ -410,23 +437,13 @@ enum proto_error proto_decode(const char *buf, size_t len, size_t text_limit,
     memset(req, 0, sizeof(*req));
     req->limit = PROTO_HISTORY_DEFAULT;
 
-    if (!buf || len == 0 || !proto_json_text_valid(buf, len)) {
-        *message = "frame is not valid JSON";
-        return PROTO_ERR_BAD_REQUEST;
-    }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root || !end || end < buf || end > buf + len ||
-        !only_whitespace(end, (size_t)(buf + len - end))) {
-        cJSON_Delete(root);
-        *message = "frame is not valid JSON";
+    cJSON *root = NULL;
+    if (!parse_object(buf, len, &root, message, "frame is not valid JSON",
+                      "frame is not a JSON object")) {
+        req->tree = root;
         return PROTO_ERR_BAD_REQUEST;
     }
     req->tree = root;
-    if (!cJSON_IsObject(root)) {
-        *message = "frame is not a JSON object";
-        return PROTO_ERR_BAD_REQUEST;
-    }
     if (!decode_id(root, req)) {
         req->id[0] = '\0';
         *message = "invalid field: id (a string or number, at most 128 bytes of JSON)";
@@ -511,23 +528,13 @@ enum proto_error proto_decode_api(const char *buf, size_t len, size_t text_limit
     if (!message)
         message = &unused;
     memset(out, 0, sizeof(*out));
-    if (!buf || len == 0 || !proto_json_text_valid(buf, len)) {
-        *message = "body is not valid JSON";
-        return PROTO_ERR_BAD_REQUEST;
-    }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root || !end || end < buf || end > buf + len ||
-        !only_whitespace(end, (size_t)(buf + len - end))) {
-        cJSON_Delete(root);
-        *message = "body is not valid JSON";
+    cJSON *root = NULL;
+    if (!parse_object(buf, len, &root, message, "body is not valid JSON",
+                      "body is not a JSON object")) {
+        out->tree = root;
         return PROTO_ERR_BAD_REQUEST;
     }
     out->tree = root;
-    if (!cJSON_IsObject(root)) {
-        *message = "body is not a JSON object";
-        return PROTO_ERR_BAD_REQUEST;
-    }
     struct proto_request tmp;
     memset(&tmp, 0, sizeof(tmp));
     enum proto_error e = direct ? decode_to(root, &tmp, message) : decode_room(root, &tmp, message);

@@ -146,11 +146,7 @@ void api_body_done(struct api_request *r)
     }
     proto_api_request_free(&req);
     if (!ok) {
-        if (cmd) {
-            free(cmd->head);
-            free(cmd->tail);
-            free(cmd);
-        }
+        bus_cmd_discard(cmd);
         api_error(r, 503, "unavailable", "out of memory");
         return;
     }

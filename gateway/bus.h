@@ -125,7 +125,7 @@ struct bus_cmd *bus_cmd_new(enum bus_cmd_type type, const char *room);
 /* A SCRIPT command with copies of the n strings in argv (the first nkeys are keys); NULL on
  * allocation failure. */
 struct bus_cmd *bus_script_new(const char *script, int nkeys, int n, const char *const *argv);
-/* Frees a command that was not submitted. */
+/* Frees a command that was not submitted (and everything it holds); NULL is ignored. */
 void bus_cmd_discard(struct bus_cmd *cmd);
 /* Queues cmd (ownership passes to the bus) and wakes the bus thread if needed. */
 void bus_submit(struct bus *bus, struct bus_cmd *cmd);

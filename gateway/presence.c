@@ -236,8 +236,7 @@ static void presence_user_request(struct gateway *gw, struct session *s,
     const char *argv[] = {ch};
     struct bus_cmd *cmd = bus_script_new(REDIS_SCRIPT_USER_ONLINE, 1, 1, argv);
     if (!cmd || !(cmd->id_json = strdup(req->id))) {
-        if (cmd)
-            bus_cmd_discard(cmd);
+        bus_cmd_discard(cmd);
         session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
         return;
     }
@@ -269,8 +268,7 @@ void presence_request(struct gateway *gw, struct session *s, const struct proto_
     const char *argv[] = {users, names, now_s};
     struct bus_cmd *cmd = bus_script_new(REDIS_SCRIPT_PRESENCE_LIST, 2, 3, argv);
     if (!cmd || !(cmd->id_json = strdup(req->id))) {
-        if (cmd)
-            bus_cmd_discard(cmd);
+        bus_cmd_discard(cmd);
         session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
         return;
     }

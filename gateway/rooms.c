@@ -218,7 +218,7 @@ void rooms_history(struct gateway *gw, struct session *s, const struct proto_req
     }
     struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_FETCH, room->name);
     if (!cmd || !(cmd->id_json = strdup(req->id))) {
-        free(cmd);
+        bus_cmd_discard(cmd);
         session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
         return;
     }

@@ -256,11 +256,7 @@ static void session_handle_publish(struct session *s, const struct proto_request
                                            req->text, req->text_len, NULL, &cmd->head,
                                            &cmd->tail) != 0 ||
         !(cmd->id_json = strdup(req->id))) {
-        if (cmd) {
-            free(cmd->head);
-            free(cmd->tail);
-            free(cmd);
-        }
+        bus_cmd_discard(cmd);
         session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
         return;
     }
@@ -313,11 +309,7 @@ static void session_handle_direct(struct session *s, const struct proto_request 
         !(cmd->head = proto_encode_direct(s->claims->sub, s->claims->name, req->to, ts,
                                           req->text, req->text_len, NULL)) ||
         !(cmd->tail = strdup(s->claims->sub)) || !(cmd->id_json = strdup(req->id))) {
-        if (cmd) {
-            free(cmd->head);
-            free(cmd->tail);
-            free(cmd);
-        }
+        bus_cmd_discard(cmd);
         session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
         return;
     }
@@ -349,7 +341,7 @@ static void session_handle_typing(struct session *s, const struct proto_request 
     }
     struct bus_cmd *cmd = shard_ready(gw, req->room) ? bus_cmd_new(BUS_CMD_TYPING, req->room) : NULL;
     if (!cmd || !(cmd->head = proto_encode_typing(req->room, s->claims->sub, req->state))) {
-        free(cmd);
+        bus_cmd_discard(cmd);
         return; /* typing is best effort: never stored, never answered */
     }
     snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);

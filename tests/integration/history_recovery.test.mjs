@@ -4,8 +4,7 @@
 // new messages; a different epoch (history lost in Redis) answers recovered:false.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { startCluster, stopAll } from './lib/harness.mjs';
+import { redisCommand, startCluster, stopAll } from './lib/harness.mjs';
 import { connect, token } from './lib/client.mjs';
 
 let cluster;
@@ -20,27 +19,6 @@ before(async () => {
 
 after(stopAll);
 
-/* Sends one raw RESP command to redis and resolves with the first reply line. */
-function redisCommand(port, ...args) {
-    return new Promise((resolve, reject) => {
-        const sock = net.connect(port, '127.0.0.1');
-        const timer = setTimeout(() => {
-            sock.destroy();
-            reject(new Error('redis command timed out'));
-        }, 3000);
-        let buf = '';
-        sock.on('data', (d) => {
-            buf += d.toString();
-            if (buf.includes('\r\n')) {
-                clearTimeout(timer);
-                sock.end();
-                resolve(buf.split('\r\n')[0]);
-            }
-        });
-        sock.on('error', reject);
-        sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''));
-    });
-}
 
 const open = (node, sub) => connect(node.url, { token: token({ sub, name: sub.toUpperCase() }), label: sub });
 

@@ -3,8 +3,7 @@
 // One instance down affects only its rooms (`unavailable` there); the others keep working.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
-import { httpGet, startGateway, startRedis, stopAll } from './lib/harness.mjs';
+import { httpGet, redisCommand, startGateway, startRedis, stopAll } from './lib/harness.mjs';
 import { connect, token } from './lib/client.mjs';
 
 /* The same placement as common/shard.c. */
@@ -17,26 +16,6 @@ function shardIndex(name, count) {
     return Number(h % BigInt(count));
 }
 
-function redisCommand(port, ...args) {
-    return new Promise((resolve, reject) => {
-        const sock = net.connect(port, '127.0.0.1');
-        const timer = setTimeout(() => {
-            sock.destroy();
-            reject(new Error('redis command timed out'));
-        }, 3000);
-        let buf = '';
-        sock.on('data', (d) => {
-            buf += d.toString();
-            if (buf.includes('\r\n')) {
-                clearTimeout(timer);
-                sock.end();
-                resolve(buf.split('\r\n')[0]);
-            }
-        });
-        sock.on('error', reject);
-        sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''));
-    });
-}
 
 let r0;
 let r1;

@@ -323,6 +323,34 @@ export async function startRedis({ port: fixedPort, args: extraArgs = [] } = {})
     };
 }
 
+/**
+ * Sends one command to redis on 127.0.0.1:port in RESP and resolves with the first line of the
+ * reply (e.g. '+OK', ':1'); bounded to 3 s. For tests that look at or change Redis directly.
+ */
+export function redisCommand(port, ...args) {
+    return new Promise((resolve, reject) => {
+        const sock = net.connect(port, '127.0.0.1');
+        const timer = setTimeout(() => {
+            sock.destroy();
+            reject(new Error(`redis ${args[0]} on port ${port} timed out`));
+        }, 3000);
+        let buf = '';
+        sock.on('data', (d) => {
+            buf += d.toString();
+            if (buf.includes('\r\n')) {
+                clearTimeout(timer);
+                sock.end();
+                resolve(buf.split('\r\n')[0]);
+            }
+        });
+        sock.on('error', (err) => {
+            clearTimeout(timer);
+            reject(err);
+        });
+        sock.write(`*${args.length}\r\n` + args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join(''));
+    });
+}
+
 /* ---------- gateway ---------- */
 
 /**
