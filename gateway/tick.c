@@ -6,7 +6,7 @@
  * one silent for two periods is closed with 4001 and a close frame. We send the pings ourselves
  * (with a payload) rather than rely on lws's idle pings: lws 4.1 never reports a pong with an
  * empty payload to the protocol callback, so the answers to its own pings are invisible here.
- * lws's own hang-up, set later, remains a backstop for peers that cannot take a close frame.
+ * (lws's own validity timer is off: see server_create.)
  *
  * Drain (§5): the first SIGTERM/SIGINT marks the node draining (new handshakes and /readyz get
  * 503) and closes the connections with 1001 spread evenly over --drain-seconds, so clients
