@@ -22,10 +22,10 @@
 
 #define HISTOGRAM_SUB_BUCKET_BITS 7
 #define HISTOGRAM_SUB_BUCKETS (1u << HISTOGRAM_SUB_BUCKET_BITS) /* 128 */
-#define HISTOGRAM_MAX_EXPONENT 40                             /* values < 2^40 are tracked */
+#define HISTOGRAM_MAX_EXPONENT 40                               /* values < 2^40 are tracked */
 #define HISTOGRAM_MAX_VALUE ((UINT64_C(1) << HISTOGRAM_MAX_EXPONENT) - 1)
 /* Exponents 0..SUB_BUCKET_BITS share the exact region; each higher one adds SUB_BUCKETS. */
-#define HISTOGRAM_BUCKETS                                                                      \
+#define HISTOGRAM_BUCKETS                                                                          \
     ((HISTOGRAM_MAX_EXPONENT - HISTOGRAM_SUB_BUCKET_BITS + 1) * HISTOGRAM_SUB_BUCKETS)
 
 struct histogram {
