@@ -99,6 +99,9 @@ void session_established(struct session *s, struct lws *wsi);
 int session_receive(struct session *s, const void *in, size_t len);
 int session_writable(struct session *s);
 void session_closed(struct session *s);
+/* Submits a command whose answer comes back to s: the session is kept alive (inflight) until
+ * that answer is handled and session_release() is called. */
+void session_submit(struct session *s, struct bus_cmd *cmd);
 /* Drops one Redis reference; frees a closed session when it was the last. */
 void session_release(struct session *s);
 /* Queues a shared frame; over the byte cap the session is closed with 4000 instead. */

@@ -242,9 +242,7 @@ static void presence_user_request(struct gateway *gw, struct session *s,
     }
     snprintf(cmd->room, sizeof(cmd->room), "%s", req->to);
     cmd->purpose = PRESENCE_USER_PURPOSE;
-    cmd->owner = s;
-    s->inflight++;
-    shard_submit(gw, cmd);
+    session_submit(s, cmd);
 }
 
 void presence_request(struct gateway *gw, struct session *s, const struct proto_request *req)
@@ -274,9 +272,7 @@ void presence_request(struct gateway *gw, struct session *s, const struct proto_
     }
     snprintf(cmd->room, sizeof(cmd->room), "%s", room->name);
     cmd->purpose = PRESENCE_LIST_PURPOSE;
-    cmd->owner = s;
-    s->inflight++;
-    shard_submit(gw, cmd);
+    session_submit(s, cmd);
 }
 
 void presence_on_script(struct gateway *gw, struct bus_event *ev)

@@ -167,10 +167,8 @@ static void rooms_recover_step(struct gateway *gw, struct room *room, struct roo
     cmd->from = r->sent_to + 1;
     cmd->to = room->last_offset;
     cmd->purpose = ROOMS_FETCH_RECOVER;
-    cmd->owner = s;
     cmd->tag = r->tag = ++gw->next_tag;
-    s->inflight++;
-    shard_submit(gw, cmd);
+    session_submit(s, cmd);
 }
 
 /* Recovery fetch answered: replay the contiguous run from sent_to + 1, then step again. A run
@@ -226,9 +224,7 @@ void rooms_history(struct gateway *gw, struct session *s, const struct proto_req
     cmd->to = req->has_before ? req->before - 1 : UINT64_MAX;
     cmd->newest = (unsigned)req->limit;
     cmd->purpose = ROOMS_FETCH_HISTORY;
-    cmd->owner = s;
-    s->inflight++;
-    shard_submit(gw, cmd);
+    session_submit(s, cmd);
 }
 
 static void rooms_on_history_fetched(struct bus_event *ev)

@@ -65,6 +65,13 @@ static void session_free(struct session *s)
     free(s);
 }
 
+void session_submit(struct session *s, struct bus_cmd *cmd)
+{
+    cmd->owner = s;
+    s->inflight++;
+    shard_submit(s->gw, cmd);
+}
+
 void session_release(struct session *s)
 {
     if (s->inflight)
@@ -261,12 +268,10 @@ static void session_handle_publish(struct session *s, const struct proto_request
         return;
     }
     snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    cmd->owner = s;
     cmd->ts_ms = ts;
     cmd->t_submit_ns = gateway_mono_ns();
-    s->inflight++;
     gw->metrics.publishes++;
-    shard_submit(gw, cmd);
+    session_submit(s, cmd);
 }
 
 /* The sender's other connections get a copy of a direct through the sender's user channel. When
@@ -314,11 +319,9 @@ static void session_handle_direct(struct session *s, const struct proto_request 
         return;
     }
     snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    cmd->owner = s;
     cmd->ts_ms = ts;
-    s->inflight++;
     session_copy_direct_to_self(s, cmd);
-    shard_submit(gw, cmd);
+    session_submit(s, cmd);
 }
 
 /* typing: relayed to the room's other connections (sender's other connections included);
