@@ -61,12 +61,21 @@ struct gateway_config {
     size_t text_limit;            /* --text-limit / TEXT_LIMIT, 4096, 1..frame_limit */
     double rate_per_s;            /* --rate / RATE_LIMIT, 20, >0..100000 */
     int rate_burst;               /* --rate-burst / RATE_BURST, 40, 1..1000000 */
+    double request_rate_per_s;    /* --request-rate / REQUEST_RATE, 10: typing, presence, history,
+                                     read, unread per second per connection */
+    int request_burst;            /* --request-burst / REQUEST_BURST, 20 */
+    double join_rate_per_s;       /* --join-rate / JOIN_RATE, 20 joins+leaves per second */
+    int join_burst;               /* --join-burst / JOIN_BURST, 200 */
     int abuse_limit;              /* --abuse-limit / ABUSE_LIMIT, 100 rate_limited answers ... */
     int abuse_window_s;           /* --abuse-window / ABUSE_WINDOW, ... within 10 s → close 1008 */
     int max_rooms;                /* --max-rooms / MAX_ROOMS, 100 per connection, 1..100000 */
     size_t outq_cap;              /* --outq-cap / OUTQ_CAP bytes, 1 MiB, 1024..1 GiB */
     int history_size;             /* --history-size / HISTORY_SIZE, 1000, 0..1000000 */
     int history_ttl_s;            /* --history-ttl / HISTORY_TTL seconds, 86400, 1..(10 years) */
+    size_t history_page_bytes;    /* --history-page / HISTORY_PAGE, 256 KiB of messages per
+                                     history reply ("more":true beyond) */
+    int message_timeout_s;        /* --message-timeout / MESSAGE_TIMEOUT, 10: a message whose
+                                     first fragment arrived must be complete within this */
     int typing_interval_ms;       /* --typing-interval / TYPING_INTERVAL ms, 2000, 0..600000 */
     int heartbeat_s;              /* --heartbeat / HEARTBEAT seconds, 25, 1..3600 */
     int drain_s;                  /* --drain-seconds / DRAIN_SECONDS, 10, 0..3600 */

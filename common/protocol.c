@@ -50,7 +50,8 @@
 static const char *const type_names[PROTO_TYPE_COUNT] = {
     [PROTO_JOIN] = "join",       [PROTO_LEAVE] = "leave",   [PROTO_PUBLISH] = "publish",
     [PROTO_DIRECT] = "direct",   [PROTO_TYPING] = "typing", [PROTO_PRESENCE] = "presence",
-    [PROTO_HISTORY] = "history", [PROTO_PING] = "ping",
+    [PROTO_HISTORY] = "history", [PROTO_PING] = "ping",       [PROTO_REFRESH] = "refresh",
+    [PROTO_READ] = "read",       [PROTO_UNREAD] = "unread",
 };
 
 static const char *const error_codes[PROTO_ERR_COUNT] = {
@@ -65,6 +66,7 @@ static const char *const error_codes[PROTO_ERR_COUNT] = {
     [PROTO_ERR_LIMIT_EXCEEDED] = "limit_exceeded",
     [PROTO_ERR_UNAVAILABLE] = "unavailable",
     [PROTO_ERR_INTERNAL] = "internal",
+    [PROTO_ERR_INVALID_TOKEN] = "invalid_token",
 };
 
 /* ---------------------------------------------------------------------------------------- */
@@ -388,6 +390,33 @@ static enum proto_error decode_history(const cJSON *root, struct proto_request *
     return PROTO_OK;
 }
 
+/* refresh: "token", a non-empty string of at most PROTO_TOKEN_MAX bytes. */
+static enum proto_error decode_token(const cJSON *root, struct proto_request *req,
+                                     const char **message)
+{
+    const cJSON *item;
+    if (get_field(root, "token", &item) != FIELD_PRESENT || !cJSON_IsString(item) ||
+        !item->valuestring || !item->valuestring[0] ||
+        strlen(item->valuestring) > PROTO_TOKEN_MAX) {
+        *message = "missing or invalid field: token";
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    req->token = item->valuestring;
+    return PROTO_OK;
+}
+
+/* read: "offset", an integer >= 0. */
+static enum proto_error decode_offset(const cJSON *root, struct proto_request *req,
+                                      const char **message)
+{
+    const cJSON *item;
+    if (get_field(root, "offset", &item) != FIELD_PRESENT || !json_integer(item, 0, &req->offset)) {
+        *message = "missing or invalid field: offset";
+        return PROTO_ERR_BAD_REQUEST;
+    }
+    return PROTO_OK;
+}
+
 /* True when buf[0..len) holds only JSON whitespace. */
 static bool only_whitespace(const char *buf, size_t len)
 {
@@ -512,7 +541,16 @@ enum proto_error proto_decode(const char *buf, size_t len, size_t text_limit,
         if (e == PROTO_OK)
             e = decode_history(root, req, message);
         break;
+    case PROTO_REFRESH:
+        e = decode_token(root, req, message);
+        break;
+    case PROTO_READ:
+        e = decode_room(root, req, message);
+        if (e == PROTO_OK)
+            e = decode_offset(root, req, message);
+        break;
     case PROTO_PING:
+    case PROTO_UNREAD:
     case PROTO_TYPE_COUNT:
         break;
     }
@@ -691,6 +729,64 @@ char *proto_encode_joined(const char *id_json, const char *room, uint64_t offset
                          (recovered < 0 || add_bool(o, "recovered", recovered != 0)));
 }
 
+char *proto_encode_joined_read(const char *id_json, const char *room, uint64_t offset,
+                               const char *epoch, int recovered, uint64_t read)
+{
+    cJSON *o = new_frame("joined");
+    return finish(o, o && add_string(o, "room", room) && add_id(o, id_json) &&
+                         add_u64(o, "offset", offset) && add_string(o, "epoch", epoch) &&
+                         (recovered < 0 || add_bool(o, "recovered", recovered != 0)) &&
+                         add_u64(o, "read", read) &&
+                         add_u64(o, "unread", offset > read ? offset - read : 0));
+}
+
+char *proto_encode_refreshed(const char *id_json, int64_t exp_s)
+{
+    cJSON *o = new_frame("refreshed");
+    return finish(o, o && add_id(o, id_json) && (exp_s == 0 || add_i64(o, "exp", exp_s)));
+}
+
+char *proto_encode_reset(const char *room, const char *epoch, uint64_t offset)
+{
+    cJSON *o = new_frame("reset");
+    return finish(o, o && add_string(o, "room", room) && add_string(o, "epoch", epoch) &&
+                         add_u64(o, "offset", offset));
+}
+
+char *proto_encode_read_ok(const char *id_json, const char *room, uint64_t offset)
+{
+    cJSON *o = new_frame("read_ok");
+    return finish(o, o && add_id(o, id_json) && add_string(o, "room", room) &&
+                         add_u64(o, "offset", offset));
+}
+
+char *proto_encode_read_event(const char *room, const char *user, uint64_t offset, int64_t ts_ms)
+{
+    cJSON *o = new_frame("read");
+    return finish(o, o && add_string(o, "room", room) && add_string(o, "user", user) &&
+                         add_u64(o, "offset", offset) && add_i64(o, "ts", ts_ms));
+}
+
+char *proto_encode_unread(const char *id_json, const struct proto_unread_room *rooms, size_t n)
+{
+    cJSON *o = new_frame("unread");
+    bool ok = o && add_id(o, id_json);
+    cJSON *list = ok ? cJSON_AddArrayToObject(o, "rooms") : NULL;
+    ok = ok && list;
+    for (size_t i = 0; ok && i < n; i++) {
+        cJSON *r = cJSON_CreateObject();
+        if (!r || !cJSON_AddItemToArray(list, r)) {
+            cJSON_Delete(r);
+            ok = false;
+            break;
+        }
+        uint64_t off = rooms[i].offset, rd = rooms[i].read;
+        ok = add_string(r, "room", rooms[i].room) && add_u64(r, "offset", off) &&
+             add_u64(r, "read", rd) && add_u64(r, "unread", off > rd ? off - rd : 0);
+    }
+    return finish(o, ok);
+}
+
 /* {"type":"left","room":R,"id":..} */
 char *proto_encode_left(const char *id_json, const char *room)
 {
@@ -780,8 +876,7 @@ char *proto_encode_presence(const char *id_json, const char *room, const char *c
     return finish(o, ok);
 }
 
-/* {"type":"history","room":R,"id":..,"messages":[..]}; stored frames are embedded verbatim,
- * NULL entries skipped. */
+/* {"type":"presence","id":..,"user":U,"online":B} */
 char *proto_encode_user_status(const char *id_json, const char *user, bool online)
 {
     cJSON *o = new_frame("presence");
@@ -790,8 +885,10 @@ char *proto_encode_user_status(const char *id_json, const char *user, bool onlin
     return finish(o, ok);
 }
 
-char *proto_encode_history(const char *id_json, const char *room, const char *const *messages,
-                           size_t n)
+/* {"type":"history","room":R,"id":..,"messages":[..][,"more":true]}; stored frames are
+ * embedded verbatim, NULL entries skipped. */
+static char *history_frame(const char *id_json, const char *room, const char *const *messages,
+                           size_t n, bool more)
 {
     cJSON *o = new_frame("history");
     bool ok = o && add_string(o, "room", room) && add_id(o, id_json);
@@ -806,7 +903,19 @@ char *proto_encode_history(const char *id_json, const char *room, const char *co
             ok = false;
         }
     }
-    return finish(o, ok);
+    return finish(o, ok && (!more || add_bool(o, "more", true)));
+}
+
+char *proto_encode_history(const char *id_json, const char *room, const char *const *messages,
+                           size_t n)
+{
+    return history_frame(id_json, room, messages, n, false);
+}
+
+char *proto_encode_history_page(const char *id_json, const char *room,
+                                const char *const *messages, size_t n, bool more)
+{
+    return history_frame(id_json, room, messages, n, more);
 }
 
 /* {"error":E,"message":M} */

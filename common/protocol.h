@@ -23,6 +23,7 @@
 #define PROTO_EPOCH_MAX 64
 #define PROTO_HISTORY_DEFAULT 50
 #define PROTO_HISTORY_MAX 1000
+#define PROTO_TOKEN_MAX 16384    /* refresh token, bytes */
 
 enum proto_type {
     PROTO_JOIN = 0,
@@ -33,6 +34,9 @@ enum proto_type {
     PROTO_PRESENCE,
     PROTO_HISTORY,
     PROTO_PING,
+    PROTO_REFRESH, /* v1.1 §7 */
+    PROTO_READ,    /* v1.1 §8 */
+    PROTO_UNREAD,  /* v1.1 §8 */
     PROTO_TYPE_COUNT
 };
 
@@ -48,6 +52,7 @@ enum proto_error {
     PROTO_ERR_LIMIT_EXCEEDED,
     PROTO_ERR_UNAVAILABLE,
     PROTO_ERR_INTERNAL,
+    PROTO_ERR_INVALID_TOKEN, /* refresh with a token the policy refuses (§7) */
     PROTO_ERR_COUNT
 };
 
@@ -68,6 +73,8 @@ struct proto_request {
     int limit;                 /* history: 1..1000, default 50 (larger values are cut to 1000) */
     bool has_before;
     uint64_t before;           /* history: offsets < before */
+    uint64_t offset;           /* read: the offset read up to */
+    const char *token;         /* refresh: the new JWT */
     void *tree;                /* cJSON root, owned */
 };
 
@@ -83,7 +90,9 @@ struct proto_request {
  *  - publish/direct "text" over text_limit bytes → too_large;
  *  - direct "to" empty, over PROTO_USER_MAX or starting with '@' → bad_request;
  *  - join "since" must be {"offset": integer >= 0, "epoch": string}; history "limit" an integer
- *    >= 1 (cut to 1000), "before" an integer >= 1; typing "state" a boolean.
+ *    >= 1 (cut to 1000), "before" an integer >= 1; typing "state" a boolean;
+ *  - refresh "token" a non-empty string of at most PROTO_TOKEN_MAX bytes; read "room" and
+ *    "offset" (an integer >= 0); unread takes no field.
  * Always call proto_request_free(req) afterwards, whatever the result.
  */
 enum proto_error proto_decode(const char *buf, size_t len, size_t text_limit,
@@ -124,7 +133,24 @@ char *proto_encode_welcome(const char *conn, const char *user, const char *node,
 /* recovered: -1 omit, 0 false, 1 true */
 char *proto_encode_joined(const char *id_json, const char *room, uint64_t offset,
                           const char *epoch, int recovered);
+/* joined with the read marker (v1.1 §8): "read":M and "unread":max(offset - M, 0). */
+char *proto_encode_joined_read(const char *id_json, const char *room, uint64_t offset,
+                               const char *epoch, int recovered, uint64_t read);
 char *proto_encode_left(const char *id_json, const char *room);
+/* {"type":"refreshed","id":..,"exp":E} (exp omitted when 0: the token had none). */
+char *proto_encode_refreshed(const char *id_json, int64_t exp_s);
+/* {"type":"reset","room":R,"epoch":E,"offset":N} (§2). */
+char *proto_encode_reset(const char *room, const char *epoch, uint64_t offset);
+/* {"type":"read_ok","id":..,"room":R,"offset":M} */
+char *proto_encode_read_ok(const char *id_json, const char *room, uint64_t offset);
+/* {"type":"read","room":R,"user":U,"offset":M,"ts":T} — another member's marker moved. */
+char *proto_encode_read_event(const char *room, const char *user, uint64_t offset, int64_t ts_ms);
+struct proto_unread_room {
+    const char *room;
+    uint64_t offset, read;
+};
+/* {"type":"unread","id":..,"rooms":[{"room":R,"offset":N,"read":M,"unread":K},..]} */
+char *proto_encode_unread(const char *id_json, const struct proto_unread_room *rooms, size_t n);
 /* room NULL: a direct ack (no room, no offset) */
 char *proto_encode_ack(const char *id_json, const char *room, uint64_t offset, int64_t ts_ms);
 char *proto_encode_error(const char *id_json, enum proto_error code, const char *message);
@@ -145,6 +171,9 @@ char *proto_encode_user_status(const char *id_json, const char *user, bool onlin
 /* messages: n stored message frames (JSON text each), oldest first; embedded verbatim. */
 char *proto_encode_history(const char *id_json, const char *room, const char *const *messages,
                            size_t n);
+/* A history page (§2): as above, plus "more":true when it stopped early at the byte budget. */
+char *proto_encode_history_page(const char *id_json, const char *room,
+                                const char *const *messages, size_t n, bool more);
 /* HTTP error body {"error":error,"message":message}. */
 char *proto_encode_http_error(const char *error, const char *message);
 

@@ -13,6 +13,8 @@
  */
 #include "api.h"
 
+#include "http.h"
+
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -26,6 +28,7 @@ struct api_request {
     struct gateway *gw;
     bool direct;
     bool inflight;
+    bool submitted; /* handed to Redis once; never again, whatever lws calls back */
     unsigned char *body;
     size_t len;
     unsigned status; /* answer ready to write when non-zero */
@@ -45,8 +48,12 @@ static void api_answer(struct api_request *r, unsigned status, char *json)
     r->status = status;
     free(r->answer);
     r->answer = json;
-    if (r->wsi)
+    if (r->wsi) {
+        /* http.c stopped reading while Redis worked; lws 4.1 also skips writable callbacks
+         * of a flow-controlled HTTP connection, so reading resumes with the answer. */
+        lws_rx_flow_control(r->wsi, 1);
         lws_callback_on_writable(r->wsi);
+    }
 }
 
 static void api_error(struct api_request *r, unsigned status, const char *error, const char *msg)
@@ -63,43 +70,41 @@ static bool api_key_equal(const char *a, size_t alen, const char *b, size_t blen
     return diff == 0;
 }
 
-int api_start(struct gateway *gw, struct lws *wsi, const char *path, struct api_request **slot)
+int api_start(struct gateway *gw, struct lws *wsi, const char *path,
+              unsigned long long declared, struct api_request **out)
 {
     const struct gateway_config *cfg = gw->cfg;
+    *out = NULL;
     if (!cfg->api_key)
-        return http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+        return http_error(wsi, 404, "not_found",
+                          "the backend API is disabled on this node (no --api-key / API_KEY set)");
     bool direct = strcmp(path, "/api/direct") == 0;
     if (!direct && strcmp(path, "/api/publish") != 0)
-        return http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+        return http_error(wsi, 404, "not_found", "no such path");
     if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) <= 0)
-        return http_json(wsi, 405, "{\"error\":\"method_not_allowed\",\"message\":\"use POST\"}");
+        return http_error(wsi, 405, "method_not_allowed", "use POST");
     char auth[512];
     int n = lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION);
     if (n < 8 || strncasecmp(auth, "Bearer ", 7) != 0 ||
         !api_key_equal(auth + 7, strlen(auth + 7), cfg->api_key, strlen(cfg->api_key)))
-        return http_json(wsi, 401, "{\"error\":\"unauthorized\",\"message\":\"wrong or missing API key\"}");
-    char clen[32];
-    if (lws_hdr_copy(wsi, clen, sizeof(clen), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
-        strtoull(clen, NULL, 10) > cfg->frame_limit)
-        return http_json(wsi, 413, "{\"error\":\"too_large\",\"message\":\"body over the frame limit\"}");
+        return http_error(wsi, 401, "unauthorized", "wrong or missing API key");
+    if (declared == 0)
+        return http_error(wsi, 400, "bad_request",
+                          "empty body: send a JSON object with a Content-Length");
     struct api_request *r = calloc(1, sizeof(*r));
     if (!r)
-        return http_json(wsi, 503, "{\"error\":\"unavailable\",\"message\":\"out of memory\"}");
+        return http_error(wsi, 503, "unavailable", "out of memory");
     r->wsi = wsi;
     r->gw = gw;
     r->direct = direct;
-    *slot = r;
+    *out = r;
     return 0; /* the body follows */
 }
 
 int api_body(struct api_request *r, const void *in, size_t len)
 {
-    if (r->status || !r->wsi)
-        return 0;
-    if (r->len + len > r->gw->cfg->frame_limit) {
-        api_error(r, 413, "too_large", "body over the frame limit");
-        return 0;
-    }
+    if (r->len + len > r->gw->cfg->frame_limit)
+        return -1;
     unsigned char *nb = realloc(r->body, r->len + len + 1);
     if (!nb) {
         api_error(r, 503, "unavailable", "out of memory");
@@ -111,11 +116,12 @@ int api_body(struct api_request *r, const void *in, size_t len)
     return 0;
 }
 
-void api_body_done(struct api_request *r)
+void api_submit(struct api_request *r)
 {
     struct gateway *gw = r->gw;
-    if (r->status)
-        return; /* already refused while reading */
+    if (r->status || r->submitted)
+        return; /* refused while reading, or already running: a request runs at most once */
+    r->submitted = true;
     struct proto_api_request req;
     const char *why = NULL;
     enum proto_error e = proto_decode_api((const char *)r->body, r->len, gw->cfg->text_limit,
@@ -188,22 +194,22 @@ void api_on_published(struct gateway *gw, struct bus_event *ev)
     cJSON_free(body);
 }
 
-int api_writable(struct api_request **slot)
+bool api_answer_ready(const struct api_request *r)
+{
+    return r->status != 0;
+}
+
+int api_write_answer(struct api_request **slot, struct lws *wsi)
 {
     struct api_request *r = *slot;
-    if (!r || !r->status)
-        return 0;
-    struct lws *wsi = r->wsi;
     const char *json = r->answer ? r->answer : "{}";
     int rc = http_respond(wsi, r->status, "application/json", json, strlen(json));
     *slot = NULL;
     api_request_free(r);
-    if (rc != 0)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    return rc;
 }
 
-void api_closed(struct api_request **slot)
+void api_abandon(struct api_request **slot)
 {
     struct api_request *r = *slot;
     *slot = NULL;

@@ -20,6 +20,7 @@
 #include "outq.h"
 #include "room_registry.h"
 #include "strmap.h"
+#include "timer_wheel.h"
 
 #include <libwebsockets.h>
 #include <stdbool.h>
@@ -43,11 +44,13 @@ struct gateway {
     bool stop;            /* leave the service loop */
     uint64_t next_tag;    /* tags of recovery fetches */
     int64_t presence_swept_ms, presence_refreshed_ms; /* wall clock of the last passes */
+    int64_t presence_ticked_ms; /* monotonic: last presence pass of tick.c */
     int64_t drain_start_ms;
     int64_t drain_deadline_ms;
     uint64_t drain_total; /* connections when the drain began */
     uint64_t drain_closed;
     lws_sorted_usec_list_t tick;
+    struct timer_wheel timers; /* every session's next deadline (deadlines.c) */
     struct token_bucket auth_log_bucket; /* rate of auth-failure log lines */
     uint64_t auth_log_suppressed;
     struct metrics metrics;
@@ -57,6 +60,7 @@ struct gateway {
 struct session_room {
     struct room *room;
     int64_t typing_ms; /* monotonic time the last state:true typing was relayed */
+    bool typing_on;    /* a relayed state:true not yet ended (by state:false or a message) */
 };
 
 /* One WebSocket connection. Allocated at the handshake, freed when the socket is closed and no
@@ -66,7 +70,10 @@ struct session {
     struct gateway *gw;
     struct session *prev, *next; /* gw->sessions, while established */
     int64_t last_rx_ms;          /* monotonic: last frame or pong from the peer */
-    int64_t last_ping_ms;        /* monotonic: last heartbeat ping we sent */
+    struct wheel_timer timer;    /* due at the earliest of the deadlines below (deadlines.c) */
+    int64_t next_ping_ms;        /* monotonic: next heartbeat ping */
+    int64_t expire_ms;           /* monotonic: token exp + leeway (0: the token has no exp) */
+    int64_t rx_deadline_ms;      /* monotonic: a message in pieces must be complete (0: none) */
     bool ping_due;               /* write a heartbeat ping at the next writable */
     uint64_t serial;
     char conn_id[128];
@@ -78,23 +85,30 @@ struct session {
     uint16_t close_code; /* non-zero: close with this code at the next writable */
     bool close_sent;     /* our close frame is out; waiting for the peer's */
     char close_reason[48];
-    struct token_bucket bucket;
+    struct token_bucket bucket;      /* publish and direct (--rate) */
+    struct token_bucket req_bucket;  /* typing, presence, history, read, unread */
+    struct token_bucket join_bucket; /* join and leave */
     struct abuse_window abuse;
     unsigned char *rx;   /* reassembly of a fragmented message */
     size_t rx_len, rx_cap;
     bool rx_overflow;
 };
 
-/* handshake.c: judges the upgrade request; on success sets the wsi's opaque data to a new
- * session and returns 0; otherwise it has written the HTTP error and returns non-zero. */
+/* handshake.c: the verdict on an upgrade request (or a plain GET /ws): status 0 and the
+ * token's claims (caller owns them), or an HTTP status with its error and message. */
+struct handshake_verdict {
+    unsigned status;
+    const char *error, *message;
+    struct auth_claims *claims;
+};
+void handshake_judge(struct gateway *gw, struct lws *wsi, struct handshake_verdict *v);
+/* Judges the upgrade request; on success sets the wsi's opaque data to a new session and
+ * returns 0; otherwise it has written the HTTP error and returns non-zero. */
 int handshake_check(struct gateway *gw, struct lws *wsi);
-/* Answers an HTTP request with a JSON body and completes the transaction (server.c). */
-int http_json(struct lws *wsi, unsigned status, const char *json);
-/* Writes a complete HTTP response (JSON or text body) on an HTTP connection. */
-int http_respond(struct lws *wsi, unsigned status, const char *content_type, const char *body,
-                 size_t len);
 
 /* session.c */
+/* A session for a connection whose token passed (takes the claims); NULL on failure. */
+struct session *session_new(struct gateway *gw, struct auth_claims *claims);
 void session_established(struct session *s, struct lws *wsi);
 int session_receive(struct session *s, const void *in, size_t len);
 int session_writable(struct session *s);
@@ -111,6 +125,23 @@ void session_send_json(struct session *s, char *json);
 void session_send_error(struct session *s, const char *id_json, enum proto_error code,
                         const char *message);
 void session_close(struct session *s, uint16_t code, const char *reason);
+/* The token was replaced (refresh): re-arms its expiry. */
+void session_token_changed(struct session *s);
+
+/* requests.c: runs a decoded request after the checks its kind needs (membership, budget,
+ * Redis), or answers the error. */
+void requests_dispatch(struct session *s, const struct proto_request *req);
+
+/* deadlines.c: per-connection deadlines on gw->timers — heartbeat, token expiry, message
+ * timeout. */
+int deadlines_init(struct gateway *gw);
+/* A session was established: schedules its first ping and its token expiry. */
+void session_deadlines_start(struct session *s);
+/* Arms s's timer at its earliest deadline (call after changing one). */
+void session_timer_rearm(struct session *s);
+/* Handles every deadline due by now (from tick.c). */
+void deadlines_run(struct gateway *gw, int64_t now_ms);
+
 /* The session's entry for room, or NULL when it has not joined it. */
 struct session_room *session_room_find(const struct session *s, const struct room *room);
 bool session_in_room(const struct session *s, const struct room *room);
@@ -119,8 +150,12 @@ void session_on_published(struct gateway *gw, struct bus_event *ev);
 /* rooms.c */
 void rooms_join(struct gateway *gw, struct session *s, const struct proto_request *req);
 void rooms_leave(struct gateway *gw, struct session *s, const char *room, const char *id_json);
-/* history request: the room's stored messages, answered when Redis replies. */
-void rooms_history(struct gateway *gw, struct session *s, const struct proto_request *req);
+/* history request (s is a member of room): the room's stored messages, answered when Redis
+ * replies. */
+void rooms_history(struct gateway *gw, struct session *s, const struct proto_request *req,
+                   struct room *room);
+/* s's token changed: leaves (with `left` frames) every room its rooms claim no longer allows. */
+void rooms_apply_claims(struct gateway *gw, struct session *s);
 /* Removes s from every room (connection closed). */
 void rooms_leave_all(struct gateway *gw, struct session *s);
 void rooms_on_event(struct gateway *gw, struct bus_event *ev);

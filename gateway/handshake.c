@@ -13,6 +13,8 @@
  */
 #include "gateway.h"
 
+#include "cookie.h"
+#include "http.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -25,45 +27,6 @@
 #define HANDSHAKE_TOKEN_MAX 8192
 #define AUTH_LOG_RATE 20.0
 #define AUTH_LOG_BURST 100
-
-int http_respond(struct lws *wsi, unsigned status, const char *content_type, const char *body,
-                 size_t len)
-{
-    unsigned char buf[LWS_PRE + 1024];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-    if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end))
-        return -1;
-    if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (const unsigned char *)"no-store", 8, &p, end))
-        return -1;
-    if (lws_finalize_write_http_header(wsi, start, &p, end))
-        return -1;
-    if (len == 0)
-        return 0;
-    /* lws_write needs LWS_PRE headroom before the body even for HTTP. */
-    unsigned char *out = malloc(LWS_PRE + len);
-    if (!out)
-        return -1;
-    memcpy(out + LWS_PRE, body, len);
-    int n = lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
-    free(out);
-    return n < (int)len ? -1 : 0;
-}
-
-/* Writes a JSON error response {"error":..,"message":..} and returns non-zero so the caller
- * refuses the upgrade. */
-static int handshake_refuse(struct lws *wsi, unsigned status, const char *error,
-                            const char *message)
-{
-    char *body = proto_encode_http_error(error, message);
-    if (body) {
-        http_respond(wsi, status, "application/json", body, strlen(body));
-        free(body);
-    } else {
-        http_respond(wsi, status, "application/json", "", 0);
-    }
-    return 1;
-}
 
 static void handshake_peer(struct lws *wsi, char *out, size_t len)
 {
@@ -114,10 +77,16 @@ static int handshake_find_token(struct lws *wsi, char *buf, size_t len)
         memmove(buf, v, strlen(v) + 1);
         return 1;
     }
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE) > 0) {
-        size_t max = len;
-        if (lws_http_cookie_get(wsi, "token", buf, &max) == 0)
-            return 1;
+    int clen = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_COOKIE);
+    if (clen > 0) {
+        /* Our own RFC 6265 parse: lws_http_cookie_get matches names by suffix, so it would
+         * take `mytoken=` for `token=` and miss `token=` after `csrftoken=`. */
+        char *cookies = malloc((size_t)clen + 1);
+        int found = 0;
+        if (cookies && lws_hdr_copy(wsi, cookies, clen + 1, WSI_TOKEN_HTTP_COOKIE) >= 0)
+            found = cookie_find(cookies, "token", buf, len);
+        free(cookies);
+        return found;
     }
     return 0;
 }
@@ -140,54 +109,78 @@ static void handshake_log_failure(struct gateway *gw, struct lws *wsi, const cha
     gw->auth_log_suppressed = 0;
 }
 
-int handshake_check(struct gateway *gw, struct lws *wsi)
+static void handshake_refuse(struct handshake_verdict *v, unsigned status, const char *error,
+                             const char *message)
 {
+    v->status = status;
+    v->error = error;
+    v->message = message;
+}
+
+void handshake_judge(struct gateway *gw, struct lws *wsi, struct handshake_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
     if (gw->draining) {
         gw->metrics.unavailable_rejections++;
-        return handshake_refuse(wsi, 503, "unavailable", "node is draining");
+        handshake_refuse(v, 503, "unavailable", "node is draining");
+        return;
     }
     if (!shards_any_ready(gw)) {
         gw->metrics.unavailable_rejections++;
-        return handshake_refuse(wsi, 503, "unavailable", "node not ready: Redis unreachable");
+        handshake_refuse(v, 503, "unavailable", "node not ready: Redis unreachable");
+        return;
     }
     if (gw->connections >= (uint64_t)gw->cfg->max_connections) {
         gw->metrics.unavailable_rejections++;
-        return handshake_refuse(wsi, 503, "unavailable", "node at connection capacity");
+        handshake_refuse(v, 503, "unavailable", "node at connection capacity");
+        return;
     }
     if (!handshake_origin_allowed(gw->cfg, wsi)) {
         gw->metrics.origin_rejections++;
         handshake_log_failure(gw, wsi, "origin");
-        return handshake_refuse(wsi, 403, "forbidden_origin", "origin not allowed");
+        handshake_refuse(v, 403, "forbidden_origin", "origin not allowed");
+        return;
     }
     char token[HANDSHAKE_TOKEN_MAX];
     int found = handshake_find_token(wsi, token, sizeof(token));
-    struct auth_claims *claims = NULL;
     enum auth_result r;
     if (found == 0)
         r = AUTH_MISSING;
     else if (found < 0)
         r = AUTH_MALFORMED;
     else
-        r = auth_verify(&gw->policy, token, (int64_t)time(NULL), &claims);
+        r = auth_verify(&gw->policy, token, (int64_t)time(NULL), &v->claims);
     if (r == AUTH_INTERNAL) {
         log_event(CONFIG_LOG_ERROR, "auth_internal_error", NULL);
-        return handshake_refuse(wsi, 503, "unavailable", "cannot verify tokens right now");
+        handshake_refuse(v, 503, "unavailable", "cannot verify tokens right now");
+        return;
     }
     if (r != AUTH_OK) {
         gw->metrics.auth_failures[r]++;
         handshake_log_failure(gw, wsi, auth_result_label(r));
-        return handshake_refuse(wsi, 401, "invalid_token", auth_result_message(r));
+        handshake_refuse(v, 401, "invalid_token", auth_result_message(r));
+        return;
     }
-    struct session *s = calloc(1, sizeof(*s));
+}
+
+int handshake_check(struct gateway *gw, struct lws *wsi)
+{
+    struct handshake_verdict v;
+    if (http_header_bytes(wsi, 0) > (size_t)gw->cfg->max_header_bytes) {
+        http_error(wsi, 431, "headers_too_large", "request headers over the header limit");
+        return 1;
+    }
+    handshake_judge(gw, wsi, &v);
+    if (v.status != 0) {
+        http_error(wsi, v.status, v.error, v.message);
+        return 1;
+    }
+    struct session *s = session_new(gw, v.claims);
     if (!s) {
-        auth_claims_free(claims);
-        return handshake_refuse(wsi, 503, "unavailable", "out of memory");
+        auth_claims_free(v.claims);
+        http_error(wsi, 503, "unavailable", "out of memory");
+        return 1;
     }
-    s->gw = gw;
-    s->claims = claims;
-    s->serial = ++gw->next_serial;
-    snprintf(s->conn_id, sizeof(s->conn_id), "%s%llu", gw->conn_prefix,
-             (unsigned long long)s->serial);
     lws_set_opaque_user_data(wsi, s);
     return 0;
 }

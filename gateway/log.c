@@ -1,9 +1,12 @@
 /*
  * log — structured event lines; see log.h. JSON output is built with cJSON so values are
- * escaped correctly; key=value output quotes values containing spaces, quotes or '='.
+ * escaped correctly; key=value output quotes values containing spaces, quotes or '=', and
+ * every control character is escaped in both formats (log_escape.h).
  * Settings are written once at start-up, before any other thread exists, then only read.
  */
 #include "log.h"
+
+#include "log_escape.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -41,25 +44,19 @@ static void log_timestamp(char *out, size_t len)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
 }
 
-/* Appends ` key=value` to buf, quoting value when it would be ambiguous. */
+/* Appends ` key=value` to buf, quoting a value that is not plain; every control character is
+ * escaped (log_escape.h), so a value can never end the line or drive a terminal. */
 static size_t log_append_kv(char *buf, size_t pos, size_t cap, const char *k, const char *v)
 {
-    if (pos >= cap)
+    if (pos + 1 >= cap)
         return pos;
-    int needs_quote = (*v == '\0') || strpbrk(v, " \"=\t\n\r") != NULL;
     int n;
-    if (!needs_quote) {
+    if (log_plain(v)) {
         n = snprintf(buf + pos, cap - pos, " %s=%s", k, v);
     } else {
-        n = snprintf(buf + pos, cap - pos, " %s=\"", k);
-        if (n > 0)
-            pos += (size_t)n;
-        for (const char *p = v; *p && pos + 3 < cap; p++) {
-            if (*p == '"' || *p == '\\')
-                buf[pos++] = '\\';
-            buf[pos++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
-        }
-        n = snprintf(buf + (pos < cap ? pos : cap - 1), pos < cap ? cap - pos : 1, "\"");
+        char esc[1024];
+        log_escape(v, esc, sizeof(esc), true);
+        n = snprintf(buf + pos, cap - pos, " %s=\"%s\"", k, esc);
     }
     if (n > 0)
         pos += (size_t)n;
@@ -87,8 +84,12 @@ void log_event(enum config_log_level level, const char *event, ...)
         const char *k;
         while ((k = va_arg(ap, const char *)) != NULL) {
             const char *v = va_arg(ap, const char *);
-            if (v)
-                cJSON_AddStringToObject(o, k, v);
+            if (v) {
+                /* cJSON escapes C0 controls itself but not DEL, C1 or U+2028/9. */
+                char esc[1024];
+                log_escape(v, esc, sizeof(esc), false);
+                cJSON_AddStringToObject(o, k, esc);
+            }
         }
         char *line = cJSON_PrintUnformatted(o);
         if (line)

@@ -134,7 +134,8 @@ int main(int argc, char **argv)
     snprintf(gw.conn_prefix, sizeof(gw.conn_prefix), "%s.%s.", cfg.node_id, boot);
     gw.conn_prefix_len = strlen(gw.conn_prefix);
     token_bucket_init(&gw.auth_log_bucket, 100, 0);
-    if (room_registry_init(&gw.rooms) != 0 || strmap_init(&gw.users) != 0) {
+    if (room_registry_init(&gw.rooms) != 0 || strmap_init(&gw.users) != 0 ||
+        deadlines_init(&gw) != 0) {
         fprintf(stderr, "chat-gateway: out of memory\n");
         return 1;
     }
@@ -198,6 +199,7 @@ int main(int argc, char **argv)
     main_context = NULL;
     lws_context_destroy(gw.context);
     room_registry_free(&gw.rooms);
+    timer_wheel_free(&gw.timers);
     strmap_free(&gw.users); /* empty: every session left it when its socket closed */
     free(key);
     config_free(&cfg);

@@ -112,6 +112,22 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
                  m->slow_consumer_closes);
     text_counter(&t, "chat_offset_gaps_total", "Offsets skipped on this node's subscription.",
                  m->gaps);
+    text_counter(&t, "chat_rate_limited_total",
+                 "Requests refused (or typing dropped) over their budget.", m->rate_limited);
+    text_counter(&t, "chat_token_expired_closes_total",
+                 "Connections closed with 1008 when their token expired.",
+                 m->token_expired_closes);
+    text_counter(&t, "chat_refresh_failures_total", "Token refreshes refused.",
+                 m->refresh_failures);
+    text_counter(&t, "chat_offsets_refilled_total",
+                 "Offsets read back from a room's log to fill a gap in the subscription.",
+                 m->offsets_refilled);
+    text_counter(&t, "chat_epoch_resets_total",
+                 "Rooms restarted on a new epoch because their stored history was lost.",
+                 m->epoch_resets);
+    text_counter(&t, "chat_subscriptions_repaired_total",
+                 "Room subscriptions re-established after a loss and resynchronised.",
+                 m->subscriptions_repaired);
     text_printf(&t, "# HELP chat_auth_failures_total Handshakes refused, by reason.\n"
                     "# TYPE chat_auth_failures_total counter\n");
     for (int r = 1; r < AUTH_RESULT_COUNT; r++)

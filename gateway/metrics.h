@@ -29,6 +29,12 @@ struct metrics {
     uint64_t auth_failures[AUTH_RESULT_COUNT];
     uint64_t origin_rejections, unavailable_rejections;
     uint64_t gaps; /* offsets skipped on this node's subscription (missed messages) */
+    uint64_t rate_limited;          /* rate_limited answers (and silently dropped typing) */
+    uint64_t token_expired_closes;  /* connections closed 1008 at their token's exp */
+    uint64_t refresh_failures;      /* refresh requests refused */
+    uint64_t offsets_refilled;      /* offsets read back from a room's log after a gap */
+    uint64_t epoch_resets;          /* reset frames sent (a room's history was lost) */
+    uint64_t subscriptions_repaired;/* room subscriptions re-established after a loss */
     struct metrics_histogram fanout;      /* Redis message arrival → frame written */
     struct metrics_histogram publish_rtt; /* publish submitted → Redis reply */
 };

@@ -227,10 +227,6 @@ void presence_on_ready(struct gateway *gw)
 static void presence_user_request(struct gateway *gw, struct session *s,
                                   const struct proto_request *req)
 {
-    if (!shard_ready(gw, req->to)) {
-        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "presence store unavailable");
-        return;
-    }
     char ch[BUS_CHANNEL_MAX];
     snprintf(ch, sizeof(ch), "%s:u:{%s}:ch", gw->cfg->redis_prefix, req->to);
     const char *argv[] = {ch};
@@ -245,19 +241,11 @@ static void presence_user_request(struct gateway *gw, struct session *s,
     session_submit(s, cmd);
 }
 
-void presence_request(struct gateway *gw, struct session *s, const struct proto_request *req)
+void presence_request(struct gateway *gw, struct session *s, const struct proto_request *req,
+                      struct room *room)
 {
-    if (!req->room[0] && req->to) {
+    if (!room) {
         presence_user_request(gw, s, req);
-        return;
-    }
-    struct room *room = room_registry_find(&gw->rooms, req->room);
-    if (!room || !session_in_room(s, room)) {
-        session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
-        return;
-    }
-    if (!shard_ready(gw, room->name)) {
-        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "presence store unavailable");
         return;
     }
     char users[BUS_CHANNEL_MAX], names[BUS_CHANNEL_MAX], now_s[24];

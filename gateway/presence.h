@@ -19,8 +19,9 @@ void presence_room_free(struct room *room);
 void presence_tick(struct gateway *gw);
 /* Redis is back: re-announce every local user. */
 void presence_on_ready(struct gateway *gw);
-/* A `presence` request. */
-void presence_request(struct gateway *gw, struct session *s, const struct proto_request *req);
+/* A `presence` request: of room (s is a member), or of user req->to when room is NULL. */
+void presence_request(struct gateway *gw, struct session *s, const struct proto_request *req,
+                      struct room *room);
 /* BUS_EV_SCRIPT replies. */
 void presence_on_script(struct gateway *gw, struct bus_event *ev);
 

@@ -199,19 +199,12 @@ static void rooms_on_recover_fetched(struct gateway *gw, struct bus_event *ev)
     session_release(s);
 }
 
-void rooms_history(struct gateway *gw, struct session *s, const struct proto_request *req)
+void rooms_history(struct gateway *gw, struct session *s, const struct proto_request *req,
+                   struct room *room)
 {
-    struct room *room = room_registry_find(&gw->rooms, req->room);
-    if (!room || room_find_member(room, s) < 0) {
-        session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
-        return;
-    }
+    (void)gw;
     if (req->has_before && req->before <= 1) {
         session_send_json(s, proto_encode_history(req->id, room->name, NULL, 0));
-        return;
-    }
-    if (!shard_ready(gw, room->name)) {
-        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
         return;
     }
     struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_FETCH, room->name);
@@ -351,6 +344,19 @@ void rooms_leave(struct gateway *gw, struct session *s, const char *name, const 
     }
     rooms_remove_member(gw, s, room);
     session_send_json(s, proto_encode_left(id_json, name));
+}
+
+void rooms_apply_claims(struct gateway *gw, struct session *s)
+{
+    for (unsigned i = s->room_count; i-- > 0;) {
+        struct room *room = s->rooms[i].room;
+        if (auth_room_allowed(s->claims, room->name))
+            continue;
+        char name[PROTO_ROOM_MAX + 1];
+        snprintf(name, sizeof(name), "%s", room->name); /* the room may be dropped */
+        rooms_remove_member(gw, s, room);
+        session_send_json(s, proto_encode_left(NULL, name));
+    }
 }
 
 void rooms_leave_all(struct gateway *gw, struct session *s)

@@ -11,8 +11,8 @@
 #include "server.h"
 
 #include "api.h"
+#include "http.h"
 #include "log.h"
-#include "token_mint.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -51,103 +51,6 @@ static void server_drain_bus(struct gateway *gw)
     }
 }
 
-int http_json(struct lws *wsi, unsigned status, const char *json)
-{
-    if (http_respond(wsi, status, "application/json", json, strlen(json)) != 0)
-        return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
-
-/* GET /dev/token?sub=alice[&name=Alice][&rooms=a,team-*][&ttl=3600] — mints an HS256 token
- * with the node's own secret, so the demo page can log people in by name. Exists only with
- * --dev-tokens (never in production: anyone reaching it can become anyone). */
-static int server_dev_token(struct gateway *gw, struct lws *wsi)
-{
-    const struct gateway_config *cfg = gw->cfg;
-    if (!cfg->dev_tokens || cfg->jwt_alg != CONFIG_ALG_HS256)
-        return http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
-    char sub_buf[160], name_buf[160], rooms_buf[1024], ttl_buf[32];
-    const char *sub = lws_get_urlarg_by_name(wsi, "sub=", sub_buf, sizeof(sub_buf));
-    const char *name = lws_get_urlarg_by_name(wsi, "name=", name_buf, sizeof(name_buf));
-    const char *rooms = lws_get_urlarg_by_name(wsi, "rooms=", rooms_buf, sizeof(rooms_buf));
-    const char *ttl_s = lws_get_urlarg_by_name(wsi, "ttl=", ttl_buf, sizeof(ttl_buf));
-    long ttl = ttl_s ? strtol(ttl_s, NULL, 10) : 3600;
-    if (ttl <= 0 || ttl > 86400)
-        ttl = 3600;
-    const char *patterns[AUTH_ROOMS_MAX];
-    size_t n = 0;
-    char *rooms_copy = rooms ? strdup(rooms) : NULL;
-    if (rooms_copy) {
-        char *save = NULL;
-        for (char *r = strtok_r(rooms_copy, ",", &save); r && n < AUTH_ROOMS_MAX;
-             r = strtok_r(NULL, ",", &save))
-            patterns[n++] = r;
-    }
-    char *token = sub ? token_mint(AUTH_ALG_HS256, gw->policy.key, gw->policy.key_len, sub, name,
-                                   rooms_copy ? patterns : NULL, n, gateway_now_ms() / 1000, ttl,
-                                   cfg->jwt_issuer, cfg->jwt_audience)
-                      : NULL;
-    free(rooms_copy);
-    if (!token)
-        return http_json(wsi, 400,
-                           "{\"error\":\"bad_request\",\"message\":"
-                           "\"sub required (1-128 bytes, not starting with @)\"}");
-    cJSON *o = cJSON_CreateObject();
-    char *body = NULL;
-    if (o && cJSON_AddStringToObject(o, "token", token) &&
-        cJSON_AddNumberToObject(o, "ttl", (double)ttl))
-        body = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    free(token);
-    if (!body)
-        return http_json(wsi, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
-    int rc = http_json(wsi, 200, body);
-    cJSON_free(body);
-    return rc;
-}
-
-static int server_http(struct gateway *gw, struct lws *wsi, const char *path,
-                       struct api_request **slot)
-{
-    if (strcmp(path, "/healthz") == 0)
-        return http_json(wsi, 200, "{\"status\":\"ok\"}");
-    if (strcmp(path, "/readyz") == 0) {
-        bool redis = shards_all_ready(gw);
-        char body[96];
-        snprintf(body, sizeof(body), "{\"ready\":%s,\"redis\":%s,\"draining\":%s}",
-                 redis && !gw->draining ? "true" : "false", redis ? "true" : "false",
-                 gw->draining ? "true" : "false");
-        return http_json(wsi, redis && !gw->draining ? 200 : 503, body);
-    }
-    if (strcmp(path, "/metrics") == 0) {
-        struct metrics_gauges g = {
-            .connections = gw->connections,
-            .rooms = gw->rooms.room_count,
-            .redis_reconnects = shards_reconnects(gw),
-            .ready = shards_all_ready(gw) && !gw->draining,
-            .draining = gw->draining,
-        };
-        size_t len = 0;
-        char *text = metrics_render(&gw->metrics, &g, &len);
-        if (!text)
-            return http_json(wsi, 500, "{\"error\":\"internal\",\"message\":\"out of memory\"}");
-        int rc = http_respond(wsi, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
-        free(text);
-        if (rc != 0)
-            return -1;
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
-    if (strncmp(path, "/api/", 5) == 0)
-        return api_start(gw, wsi, path, slot);
-    if (strcmp(path, "/dev/token") == 0)
-        return server_dev_token(gw, wsi);
-    if (strcmp(path, "/ws") == 0)
-        return http_json(wsi, 426,
-                           "{\"error\":\"upgrade_required\","
-                           "\"message\":\"use a WebSocket upgrade on /ws\"}");
-    return http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
-}
-
 /* Path of the request (without query), into buf. */
 static void server_path(struct lws *wsi, char *buf, int len)
 {
@@ -173,30 +76,27 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
         return 0;
 
     case LWS_CALLBACK_HTTP:
-        return server_http(gw, wsi, (const char *)in, user);
+        return user ? http_request(gw, wsi, user) : -1;
 
     case LWS_CALLBACK_HTTP_BODY:
-        return user && *(struct api_request **)user ? api_body(*(struct api_request **)user, in, len)
-                                                    : 0;
+        return user ? http_body(gw, wsi, user, in, len) : -1;
 
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-        if (user && *(struct api_request **)user)
-            api_body_done(*(struct api_request **)user);
-        return 0;
+        return user ? http_body_done(gw, wsi, user) : -1;
 
     case LWS_CALLBACK_HTTP_WRITEABLE:
-        return user ? api_writable(user) : 0;
+        return user ? http_writable(wsi, user) : 0;
 
     case LWS_CALLBACK_CLOSED_HTTP:
         if (user)
-            api_closed(user);
+            http_closed(user);
         break;
 
     case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: {
         char path[256];
         server_path(wsi, path, sizeof(path));
         if (strcmp(path, "/ws") != 0) {
-            http_json(wsi, 404, "{\"error\":\"not_found\",\"message\":\"no such path\"}");
+            http_error(wsi, 404, "not_found", "no such path");
             return 1;
         }
         return handshake_check(gw, wsi);
@@ -255,8 +155,9 @@ static const struct lws_protocols server_protocols[] = {
     {
         .name = "chat",
         .callback = server_callback,
-        /* HTTP connections keep their pending API request here (one pointer). */
-        .per_session_data_size = sizeof(struct api_request *),
+        /* HTTP connections keep their request state here (http.h); small, as every
+         * WebSocket connection carries one too. */
+        .per_session_data_size = sizeof(struct http_conn),
         /* Small on purpose: idle connections are the headline memory figure; larger
          * messages still arrive, in pieces, and are reassembled in session.c. */
         .rx_buffer_size = 512,
@@ -299,9 +200,11 @@ int server_create(struct gateway *gw)
      * listening on every interface: an IPv4 bind address needs IPv6 off to mean what it says. */
     if (cfg->bind[0] && strchr(cfg->bind, '.') && !strchr(cfg->bind, ':'))
         info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-    /* lws counts header space in an unsigned short: 64 KiB is 65535 there. */
-    info.max_http_header_data =
-        (unsigned short)(cfg->max_header_bytes > 65535 ? 65535 : cfg->max_header_bytes);
+    /* lws's header buffer is larger than our limit, so a request over the limit still reaches
+     * us and gets its 431 (http.c); beyond this buffer lws can only cut the connection. Its
+     * pages are touched only as far as a request fills them. lws counts it in an unsigned
+     * short, hence 65535. */
+    info.max_http_header_data = 65535;
     /* Slowloris: timeout_secs bounds network round trips; timeout_secs_ah_idle bounds how
      * long a connection may hold a header table without completing its request. */
     info.timeout_secs = (unsigned)cfg->handshake_timeout_s;

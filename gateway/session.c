@@ -18,7 +18,6 @@
 #include "gateway.h"
 
 #include "log.h"
-#include "presence.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,6 +31,19 @@
 
 /* Frames written per writable callback before yielding to other connections. */
 #define SESSION_WRITE_BATCH 64
+
+struct session *session_new(struct gateway *gw, struct auth_claims *claims)
+{
+    struct session *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->gw = gw;
+    s->claims = claims;
+    s->serial = ++gw->next_serial;
+    snprintf(s->conn_id, sizeof(s->conn_id), "%s%llu", gw->conn_prefix,
+             (unsigned long long)s->serial);
+    return s;
+}
 
 void session_established(struct session *s, struct lws *wsi)
 {
@@ -48,7 +60,11 @@ void session_established(struct session *s, struct lws *wsi)
         return;
     }
     gw->metrics.connections_total++;
-    token_bucket_init(&s->bucket, gw->cfg->rate_burst, gateway_mono_ns() / 1000000);
+    int64_t now_ms = gateway_mono_ns() / 1000000;
+    token_bucket_init(&s->bucket, gw->cfg->rate_burst, now_ms);
+    token_bucket_init(&s->req_bucket, gw->cfg->request_burst, now_ms);
+    token_bucket_init(&s->join_bucket, gw->cfg->join_burst, now_ms);
+    session_deadlines_start(s);
     log_event(CONFIG_LOG_DEBUG, "conn_open", "conn", s->conn_id, "user", s->claims->sub, NULL);
     session_send_json(s, proto_encode_welcome(s->conn_id, s->claims->sub, gw->cfg->node_id,
                                               gateway_now_ms(), gw->cfg->heartbeat_s));
@@ -94,6 +110,7 @@ void session_closed(struct session *s)
             s->next->prev = s->prev;
         s->prev = s->next = NULL;
     }
+    timer_wheel_cancel(&gw->timers, &s->timer);
     rooms_leave_all(gw, s);
     log_event(CONFIG_LOG_DEBUG, "conn_close", "conn", s->conn_id, "user", s->claims->sub, NULL);
     s->wsi = NULL;
@@ -225,186 +242,6 @@ bool session_in_room(const struct session *s, const struct room *room)
     return session_room_find(s, room) != NULL;
 }
 
-/* Rate limit for publish/direct: a token, or rate_limited (and 1008 for persistent abuse). */
-static bool session_take_token(struct session *s, const char *id_json)
-{
-    const struct gateway_config *cfg = s->gw->cfg;
-    int64_t now_ms = gateway_mono_ns() / 1000000;
-    if (token_bucket_take(&s->bucket, cfg->rate_per_s, cfg->rate_burst, now_ms))
-        return true;
-    session_send_error(s, id_json, PROTO_ERR_RATE_LIMITED, "rate limit exceeded");
-    if (abuse_window_hit(&s->abuse, cfg->abuse_limit, (int64_t)cfg->abuse_window_s * 1000,
-                         now_ms)) {
-        log_event(CONFIG_LOG_WARN, "abuse_close", "conn", s->conn_id, "user", s->claims->sub,
-                  NULL);
-        session_close(s, 1008, "rate limit abuse");
-    }
-    return false;
-}
-
-static void session_handle_publish(struct session *s, const struct proto_request *req)
-{
-    struct gateway *gw = s->gw;
-    struct room *room = room_registry_find(&gw->rooms, req->room);
-    if (!room || !session_in_room(s, room)) {
-        session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
-        return;
-    }
-    if (!session_take_token(s, req->id))
-        return;
-    if (!shard_ready(gw, req->room)) {
-        gw->metrics.publish_failures++;
-        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
-        return;
-    }
-    struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_PUBLISH, req->room);
-    int64_t ts = gateway_now_ms();
-    if (!cmd || proto_encode_message_parts(req->room, ts, s->claims->sub, s->claims->name,
-                                           req->text, req->text_len, NULL, &cmd->head,
-                                           &cmd->tail) != 0 ||
-        !(cmd->id_json = strdup(req->id))) {
-        bus_cmd_discard(cmd);
-        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    cmd->ts_ms = ts;
-    cmd->t_submit_ns = gateway_mono_ns();
-    gw->metrics.publishes++;
-    session_submit(s, cmd);
-}
-
-/* The sender's other connections get a copy of a direct through the sender's user channel. When
- * that channel lives on another Redis instance than the target's, the direct script (run on the
- * target's) cannot reach it: the copy then goes as its own publish on the sender's instance. */
-static void session_copy_direct_to_self(struct session *s, struct bus_cmd *direct)
-{
-    struct gateway *gw = s->gw;
-    if (shard_bus(gw, direct->room) == shard_bus(gw, s->claims->sub))
-        return;
-    char *target = strdup(direct->room);
-    struct bus_cmd *copy = bus_cmd_new(BUS_CMD_TYPING, s->claims->sub);
-    if (!target || !copy || !(copy->head = strdup(direct->head))) {
-        free(target);
-        if (copy)
-            bus_cmd_discard(copy);
-        return; /* the direct itself still goes; only the copy to the sender is lost */
-    }
-    free(direct->tail);
-    direct->tail = target;
-    copy->user_channel = true;
-    snprintf(copy->sender, sizeof(copy->sender), "%s", s->conn_id);
-    shard_submit(gw, copy);
-}
-
-/* direct: one frame, encoded once, to every connection of the target and the sender's other
- * connections on every node; acked when Redis took it. */
-static void session_handle_direct(struct session *s, const struct proto_request *req)
-{
-    struct gateway *gw = s->gw;
-    if (!session_take_token(s, req->id))
-        return;
-    if (!shard_ready(gw, req->to)) {
-        session_send_error(s, req->id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
-        return;
-    }
-    struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_DIRECT, req->to);
-    int64_t ts = gateway_now_ms();
-    if (!cmd ||
-        !(cmd->head = proto_encode_direct(s->claims->sub, s->claims->name, req->to, ts,
-                                          req->text, req->text_len, NULL)) ||
-        !(cmd->tail = strdup(s->claims->sub)) || !(cmd->id_json = strdup(req->id))) {
-        bus_cmd_discard(cmd);
-        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    cmd->ts_ms = ts;
-    session_copy_direct_to_self(s, cmd);
-    session_submit(s, cmd);
-}
-
-/* typing: relayed to the room's other connections (sender's other connections included);
- * state:true at most once per --typing-interval per connection and room, extra ones dropped;
- * state:false always goes. Nothing is answered, nothing stored. */
-static void session_handle_typing(struct session *s, const struct proto_request *req)
-{
-    struct gateway *gw = s->gw;
-    struct room *room = room_registry_find(&gw->rooms, req->room);
-    struct session_room *sr = room ? session_room_find(s, room) : NULL;
-    if (!sr) {
-        session_send_error(s, req->id, PROTO_ERR_NOT_JOINED, "join the room first");
-        return;
-    }
-    int64_t now = gateway_mono_ns() / 1000000;
-    if (req->state) {
-        if (sr->typing_ms && now - sr->typing_ms < gw->cfg->typing_interval_ms)
-            return;
-        sr->typing_ms = now;
-    }
-    struct bus_cmd *cmd = shard_ready(gw, req->room) ? bus_cmd_new(BUS_CMD_TYPING, req->room) : NULL;
-    if (!cmd || !(cmd->head = proto_encode_typing(req->room, s->claims->sub, req->state))) {
-        bus_cmd_discard(cmd);
-        return; /* typing is best effort: never stored, never answered */
-    }
-    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    shard_submit(gw, cmd);
-}
-
-void session_on_published(struct gateway *gw, struct bus_event *ev)
-{
-    struct session *s = ev->owner;
-    if (ev->t_submit_ns)
-        metrics_observe(&gw->metrics.publish_rtt,
-                        (double)(gateway_mono_ns() - ev->t_submit_ns) / 1e9);
-    if (s->wsi) {
-        if (ev->status == 0 && ev->direct) {
-            session_send_json(s, proto_encode_ack(ev->id_json, NULL, 0, ev->ts_ms));
-        } else if (ev->status == 0) {
-            session_send_json(s, proto_encode_ack(ev->id_json, ev->room, ev->offset, ev->ts_ms));
-        } else {
-            gw->metrics.publish_failures++;
-            session_send_error(s, ev->id_json, PROTO_ERR_UNAVAILABLE,
-                               "message store unavailable; not sent");
-        }
-    }
-    session_release(s);
-}
-
-/* Routes one decoded request to its handler. */
-static void session_dispatch(struct session *s, const struct proto_request *req)
-{
-    switch (req->type) {
-    case PROTO_JOIN:
-        rooms_join(s->gw, s, req);
-        return;
-    case PROTO_LEAVE:
-        rooms_leave(s->gw, s, req->room, req->id);
-        return;
-    case PROTO_PUBLISH:
-        session_handle_publish(s, req);
-        return;
-    case PROTO_PING:
-        session_send_json(s, proto_encode_pong(req->id, gateway_now_ms()));
-        return;
-    case PROTO_HISTORY:
-        rooms_history(s->gw, s, req);
-        return;
-    case PROTO_DIRECT:
-        session_handle_direct(s, req);
-        return;
-    case PROTO_TYPING:
-        session_handle_typing(s, req);
-        return;
-    case PROTO_PRESENCE:
-        presence_request(s->gw, s, req);
-        return;
-    case PROTO_TYPE_COUNT:
-        break;
-    }
-    session_send_error(s, req->id, PROTO_ERR_INTERNAL, "not implemented on this server yet");
-}
-
 /* Decodes and handles one complete message. */
 static void session_handle_message(struct session *s, const char *buf, size_t len)
 {
@@ -417,8 +254,39 @@ static void session_handle_message(struct session *s, const char *buf, size_t le
     if (err != PROTO_OK)
         session_send_error(s, req.id, err, why ? why : proto_error_code(err));
     else
-        session_dispatch(s, &req);
+        requests_dispatch(s, &req);
     proto_request_free(&req);
+}
+
+/* Drops a partly received message (and the time limit on finishing it). */
+static void session_rx_reset(struct session *s)
+{
+    free(s->rx);
+    s->rx = NULL;
+    s->rx_len = s->rx_cap = 0;
+    s->rx_deadline_ms = 0;
+}
+
+/* Appends a fragment to the reassembly buffer, which grows with the data received, never with
+ * the length a peer merely declares (a peer declaring 64 KiB and trickling bytes must not pin
+ * 64 KiB). 0, or -1 when out of memory. */
+static int session_rx_append(struct session *s, const void *in, size_t len)
+{
+    if (s->rx_len + len > s->rx_cap) {
+        size_t ncap = s->rx_cap ? s->rx_cap : 512;
+        while (ncap < s->rx_len + len)
+            ncap *= 2;
+        if (ncap > s->gw->cfg->frame_limit)
+            ncap = s->gw->cfg->frame_limit;
+        unsigned char *nb = realloc(s->rx, ncap);
+        if (!nb)
+            return -1;
+        s->rx = nb;
+        s->rx_cap = ncap;
+    }
+    memcpy(s->rx + s->rx_len, in, len);
+    s->rx_len += len;
+    return 0;
 }
 
 int session_receive(struct session *s, const void *in, size_t len)
@@ -430,48 +298,41 @@ int session_receive(struct session *s, const void *in, size_t len)
     bool first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi);
     size_t remaining = lws_remaining_packet_payload(wsi);
     size_t limit = s->gw->cfg->frame_limit;
-    if (lws_frame_is_binary(wsi)) {
-        if (last && !remaining)
-            session_send_error(s, NULL, PROTO_ERR_BAD_REQUEST, "binary frames are not accepted");
-        return 0;
-    }
-    if (first && last && remaining == 0 && s->rx_len == 0) {
-        /* The common case: a whole message in one callback, decoded in place. */
-        if (len > limit) {
-            session_close(s, 1009, "message too large");
-            return 0;
-        }
-        session_handle_message(s, in, len);
-        return 0;
-    }
+    bool whole = first && last && remaining == 0 && s->rx_len == 0;
     if (s->rx_len + len + remaining > limit) {
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_len = s->rx_cap = 0;
+        /* Text or binary alike: a message over the frame limit closes 1009 (§3). */
+        session_rx_reset(s);
         session_close(s, 1009, "message too large");
         return 0;
     }
-    if (s->rx_len + len > s->rx_cap) {
-        size_t ncap = s->rx_len + len + remaining;
-        if (ncap < 1024)
-            ncap = 1024;
-        unsigned char *nb = realloc(s->rx, ncap);
-        if (!nb) {
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
-                             (unsigned char *)"internal", 8);
-            return -1;
-        }
-        s->rx = nb;
-        s->rx_cap = ncap;
+    if (!whole && s->rx_len == 0 && !s->rx_deadline_ms) {
+        /* A message in pieces must be complete within --message-timeout (trickling peers). */
+        s->rx_deadline_ms = s->last_rx_ms + (int64_t)s->gw->cfg->message_timeout_s * 1000;
+        session_timer_rearm(s);
     }
-    memcpy(s->rx + s->rx_len, in, len);
-    s->rx_len += len;
+    if (lws_frame_is_binary(wsi)) {
+        /* Counted for the limit above, never kept. */
+        if (last && !remaining) {
+            session_rx_reset(s);
+            session_send_error(s, NULL, PROTO_ERR_BAD_REQUEST, "binary frames are not accepted");
+        } else {
+            s->rx_len += len;
+        }
+        return 0;
+    }
+    if (whole) {
+        /* The common case: a whole message in one callback, decoded in place. */
+        session_handle_message(s, in, len);
+        return 0;
+    }
+    if (session_rx_append(s, in, len) != 0) {
+        lws_close_reason(wsi, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+                         (unsigned char *)"internal", 8);
+        return -1;
+    }
     if (last && remaining == 0) {
         session_handle_message(s, (const char *)s->rx, s->rx_len);
-        /* Large buffers are not kept around on idle connections. */
-        free(s->rx);
-        s->rx = NULL;
-        s->rx_len = s->rx_cap = 0;
+        session_rx_reset(s); /* large buffers are not kept around on idle connections */
     }
     return 0;
 }

@@ -1,12 +1,12 @@
 /*
- * tick — the connection thread's periodic work, on one lws timer (lws_sul), so idle
- * connections cost nothing but a scan of their deadlines.
+ * tick — the connection thread's periodic work, on one lws timer (lws_sul): every 250 ms it
+ * hands due per-connection deadlines to deadlines.c (heartbeat pings and timeouts, token
+ * expiry, message timeouts — a timer wheel, so the cost follows what is due, not how many
+ * connections there are), once a second the presence pass, and while draining the drain pace.
  *
- * Heartbeat (PROTOCOL.md §4): every connection gets a WebSocket ping from us each period;
- * one silent for two periods is closed with 4001 and a close frame. We send the pings ourselves
- * (with a payload) rather than rely on lws's idle pings: lws 4.1 never reports a pong with an
- * empty payload to the protocol callback, so the answers to its own pings are invisible here.
- * (lws's own validity timer is off: see server_create.)
+ * We send heartbeat pings ourselves (with a payload) rather than rely on lws's idle pings:
+ * lws 4.1 never reports a pong with an empty payload to the protocol callback, so the answers
+ * to its own pings are invisible here. (lws's own validity timer is off: see server_create.)
  *
  * Drain (§5): the first SIGTERM/SIGINT marks the node draining (new handshakes and /readyz get
  * 503) and closes the connections with 1001 spread evenly over --drain-seconds, so clients
@@ -20,7 +20,9 @@
 
 #include <stdio.h>
 
-#define TICK_IDLE_US (1 * LWS_US_PER_SEC)
+/* Per-connection deadlines are kept on a wheel of 250 ms slots (deadlines.c). */
+#define TICK_IDLE_US (250 * LWS_US_PER_MS)
+#define TICK_PRESENCE_MS 1000
 #define TICK_DRAIN_US (100 * LWS_US_PER_MS)
 /* After the last close frame is queued, how long we wait for sockets to finish closing. */
 #define DRAIN_GRACE_MS 3000
@@ -28,26 +30,6 @@
 static int64_t tick_now_ms(void)
 {
     return gateway_mono_ns() / 1000000;
-}
-
-/* Pings every session once per heartbeat period; closes those silent for two with 4001. */
-static void tick_heartbeat(struct gateway *gw, int64_t now)
-{
-    int64_t period = (int64_t)gw->cfg->heartbeat_s * 1000;
-    for (struct session *s = gw->sessions; s; s = s->next) {
-        if (s->close_code)
-            continue;
-        int64_t silent = now - s->last_rx_ms;
-        if (silent > 2 * period) {
-            log_event(CONFIG_LOG_INFO, "heartbeat_timeout", "conn", s->conn_id, "user",
-                      s->claims->sub, NULL);
-            session_close(s, 4001, "heartbeat timeout");
-        } else if (now - s->last_ping_ms >= period) {
-            s->last_ping_ms = now;
-            s->ping_due = true;
-            lws_callback_on_writable(s->wsi);
-        }
-    }
 }
 
 /* Closes the share of connections due by now (all of them when drain_now). */
@@ -79,8 +61,11 @@ static void tick_fire(lws_sorted_usec_list_t *sul)
 {
     struct gateway *gw = lws_container_of(sul, struct gateway, tick);
     int64_t now = tick_now_ms();
-    tick_heartbeat(gw, now);
-    presence_tick(gw);
+    deadlines_run(gw, now);
+    if (now - gw->presence_ticked_ms >= TICK_PRESENCE_MS) {
+        gw->presence_ticked_ms = now;
+        presence_tick(gw);
+    }
     if (gw->draining)
         tick_drain(gw, now);
     if (gw->stop) {

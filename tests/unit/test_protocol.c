@@ -146,8 +146,8 @@ static void test_error_codes_match_protocol(void **state)
 static void test_type_names_match_protocol(void **state)
 {
     (void)state;
-    const char *want[] = {"join",   "leave",    "publish", "direct",
-                          "typing", "presence", "history", "ping"};
+    const char *want[] = {"join",   "leave",    "publish", "direct",  "typing", "presence",
+                          "history", "ping",    "refresh", "read",    "unread"};
     for (int t = 0; t < PROTO_TYPE_COUNT; t++)
         assert_string_equal(proto_type_name((enum proto_type)t), want[t]);
     assert_string_equal(proto_type_name(PROTO_TYPE_COUNT), "unknown");

@@ -104,3 +104,67 @@ export function dribble(port, text, { intervalMs = 1000, timeoutMs = 10000 } = {
         sock.on('error', (error) => finish({ closedByServer: true, error: error.code || error.message }));
     });
 }
+
+/** Splits a byte stream of HTTP/1.1 responses (each with a Content-Length) into
+ * [{status, headers (lower-case names), body}]; an incomplete tail is left out. */
+export function parseResponses(text) {
+    const out = [];
+    let rest = text;
+    for (;;) {
+        const end = rest.indexOf('\r\n\r\n');
+        if (end < 0) break;
+        const head = rest.slice(0, end).split('\r\n');
+        const status = statusOf(head[0]);
+        if (!status) break;
+        const headers = {};
+        for (const line of head.slice(1)) {
+            const i = line.indexOf(':');
+            if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+        }
+        const len = Number(headers['content-length'] || 0);
+        if (rest.length < end + 4 + len) break;
+        out.push({ status, headers, body: rest.slice(end + 4, end + 4 + len) });
+        rest = rest.slice(end + 4 + len);
+    }
+    return out;
+}
+
+/**
+ * Writes `parts` on one connection — the first in a single write() (so several requests travel
+ * in one TCP segment), each further one after gapMs — and reads until the server closes or
+ * timeoutMs passes. Resolves {responses (parseResponses), text, closedByServer, timedOut,
+ * firstByteMs}.
+ */
+export function rawExchange(port, parts, { timeoutMs = 4000, gapMs = 200 } = {}) {
+    const chunks = Array.isArray(parts) ? parts : [parts];
+    return new Promise((resolve) => {
+        const sock = net.connect({ host: '127.0.0.1', port });
+        let buf = Buffer.alloc(0);
+        let done = false;
+        let t0 = 0;
+        let firstByteMs = null;
+        const timers = [];
+        const finish = (how) => {
+            if (done) return;
+            done = true;
+            timers.forEach(clearTimeout);
+            sock.destroy();
+            const text = buf.toString('latin1');
+            resolve({ responses: parseResponses(text), text, firstByteMs, ...how });
+        };
+        timers.push(setTimeout(() => finish({ timedOut: true, closedByServer: false }), timeoutMs));
+        sock.on('connect', () => {
+            t0 = Date.now();
+            chunks.forEach((c, i) =>
+                timers.push(setTimeout(() => !sock.destroyed && sock.write(c), i * gapMs)),
+            );
+        });
+        sock.on('data', (d) => {
+            if (firstByteMs === null) firstByteMs = Date.now() - t0;
+            buf = Buffer.concat([buf, d]);
+        });
+        sock.on('end', () => finish({ timedOut: false, closedByServer: true }));
+        sock.on('close', () => finish({ timedOut: false, closedByServer: true }));
+        sock.on('error', () => finish({ timedOut: false, closedByServer: true }));
+    });
+}
