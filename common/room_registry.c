@@ -21,6 +21,20 @@ static uint64_t room_name_hash(const char *name)
     return h;
 }
 
+/* Frees a room and what it still holds: held frames, last_frame, and the plain heap blocks
+ * (pending_ids, recovery) of members left in it, e.g. at shutdown. Sessions are not touched. */
+static void room_release(struct room *room)
+{
+    for (unsigned i = 0; i < room->member_count; i++) {
+        free(room->members[i].pending_ids);
+        free(room->members[i].recovery);
+    }
+    outq_clear(&room->backlog);
+    frame_unref(room->last_frame);
+    free(room->members);
+    free(room);
+}
+
 int room_registry_init(struct room_registry *reg)
 {
     memset(reg, 0, sizeof(*reg));
@@ -38,9 +52,7 @@ void room_registry_free(struct room_registry *reg)
         struct room *r = reg->buckets[i];
         while (r) {
             struct room *next = r->next_in_bucket;
-            outq_clear(&r->backlog);
-            free(r->members);
-            free(r);
+            room_release(r);
             r = next;
         }
     }
@@ -109,9 +121,7 @@ void room_registry_remove(struct room_registry *reg, struct room *room)
         *pp = room->next_in_bucket;
         reg->room_count--;
     }
-    outq_clear(&room->backlog);
-    free(room->members);
-    free(room);
+    room_release(room);
 }
 
 int room_find_member(const struct room *room, const void *session)

@@ -13,6 +13,11 @@
  * while the room was not yet live are `pending` and receive their `joined` when it becomes live.
  * `generation` distinguishes incarnations of a room with the same name, so a late Redis reply
  * for a room that was dropped and re-created is recognised and ignored.
+ *
+ * The fields after `backlog` belong to room_sync (common/room_sync.h), the pure state machine
+ * that is replacing the ordering logic of gateway/rooms.c; they stay zero for rooms that
+ * rooms.c drives. A member's pending_ids and recovery are plain heap blocks in both, so
+ * removing a room frees any still attached, and drops the room's last_frame reference.
  */
 #ifndef CHAT_ROOM_REGISTRY_H
 #define CHAT_ROOM_REGISTRY_H
@@ -24,10 +29,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define ROOM_RETIRED_MAX 8 /* epochs a room remembers having left (room_sync) */
+
 enum room_state {
     ROOM_SUBSCRIBING, /* SUBSCRIBE sent, not confirmed */
     ROOM_SYNCING,     /* subscribed; offset/epoch being read */
     ROOM_LIVE,        /* subscribed and in sync: deliveries flow, joins answer at once */
+    ROOM_ROTATING,    /* room_sync: the offsets went backwards; a new epoch is being taken */
+    ROOM_STALLED,     /* room_sync: Redis failed a read; waiting until it is ready again */
 };
 
 struct room_member {
@@ -52,6 +61,17 @@ struct room {
     bool filling;        /* live, but reading a gap back from the room's log: hold deliveries */
     void *presence;      /* the caller's per-room presence state (NULL when none) */
     struct outq backlog; /* messages that arrived while syncing or filling, replayed after */
+
+    /* room_sync only (see room_sync.h for their rules) */
+    uint64_t next_tag;      /* last tag handed out for a SYNC, ROTATE or FETCH */
+    uint64_t sync_tag;      /* the SYNC/ROTATE in flight (0: none) */
+    uint64_t fill_tag;      /* the gap fill in flight (0: none) */
+    uint64_t fill_to;       /* the gap fill's last offset */
+    bool held_lost;         /* held messages were dropped: re-read the offset once live */
+    struct frame *last_frame; /* one reference to the frame sent at last_offset, or NULL */
+    char held_epoch[PROTO_EPOCH_MAX + 1]; /* the epoch of every frame in backlog */
+    uint64_t retired[ROOM_RETIRED_MAX];   /* digests of epochs left behind: never again */
+    unsigned retired_next;                /* ring index of the oldest */
 };
 
 struct room_registry {
