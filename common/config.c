@@ -156,7 +156,13 @@ static const struct config_option config_options[] = {
          "in conn ids; [A-Za-z0-9_.:-]{1,63}"),
     /* redis */
     LIST("redis", "REDIS_URL", set_redis_list, "URLS", "redis://127.0.0.1:6379/0", NULL,
-         CONFIG_MAX_REDIS, "redis://host[:port][/db],... max 16"),
+         CONFIG_MAX_REDIS,
+         "redis://host[:port][/db],... | redis+cluster://host:port,... | "
+         "redis+sentinel://host:port,.../master[/db]"),
+    NUMBER(OPT_INT, "redis-wait", "REDIS_WAIT", redis_wait, "N", "0", 0, 16,
+           "replicas to WAIT for before an ack"),
+    NUMBER(OPT_INT, "redis-wait-timeout", "REDIS_WAIT_TIMEOUT", redis_wait_timeout_ms, "MS",
+           "500", 1, 60000, "longest WAIT for --redis-wait"),
     TEXT("redis-prefix", "REDIS_PREFIX", redis_prefix, NULL, "PREFIX", "chat", NULL, 1, 31,
          "prefix of Redis keys and channels"),
     /* auth */
@@ -622,7 +628,9 @@ static int redis_url_parse(const char *url, size_t len, struct redis_endpoint *o
         return -1;
     }
     if ((size_t)(sep - url) != scheme_len - 3 || !ascii_equal_nocase(url, scheme_len, scheme)) {
-        snprintf(why, whylen, "only the redis:// scheme is supported");
+        snprintf(why, whylen,
+                 "only the redis:// scheme is supported (or a redis+cluster:// or "
+                 "redis+sentinel:// URL alone)");
         return -1;
     }
     const char *p = url + scheme_len;
@@ -735,20 +743,26 @@ static const char *trim(const char *s, size_t *len)
 /* Replaces the whole Redis list, or nothing: every entry is parsed before cfg is written. Empty
  * entries (",,", a trailing comma) are ignored; an all-empty list is an error because the
  * gateway cannot run without Redis. */
-static int set_redis_list(struct gateway_config *cfg, const struct config_option *opt,
-                          const char *value, char *why, size_t whylen)
+/* Splits a comma list of URLs (each parsed by redis_url_parse after `scheme` is put in front
+ * of entries that lack one) into parsed[]; returns the count or -1 with why set. */
+static int redis_split_list(const char *value, const char *scheme, size_t max,
+                            struct redis_endpoint *parsed, char *why, size_t whylen)
 {
-    struct redis_endpoint parsed[CONFIG_MAX_REDIS];
     int count = 0;
-    char seen[64], reason[96];
+    char seen[64], reason[96], buf[600];
     for (const char *p = value;;) {
         const char *comma = strchr(p, ',');
         size_t len = comma ? (size_t)(comma - p) : strlen(p);
         const char *entry = trim(p, &len);
         if (len > 0) {
-            if (count == (int)opt->max) {
+            if (count == (int)max) {
                 snprintf(why, whylen, "more than %d URLs", CONFIG_MAX_REDIS);
                 return -1;
+            }
+            if (scheme && len + strlen(scheme) < sizeof(buf)) {
+                snprintf(buf, sizeof(buf), "%s%.*s", scheme, (int)len, entry);
+                entry = buf;
+                len = strlen(buf);
             }
             if (redis_url_parse(entry, len, &parsed[count], reason, sizeof(reason)) != 0) {
                 /* Never echo a URL that may carry a password. */
@@ -763,13 +777,89 @@ static int set_redis_list(struct gateway_config *cfg, const struct config_option
             break;
         p = comma + 1;
     }
-    if (count == 0) {
-        snprintf(why, whylen, "at least one redis://host[:port][/db] URL is required");
+    return count;
+}
+
+/* redis+sentinel://host:port[,host:port...]/<master>[/db]: the Sentinels, then the master's
+ * name and database. */
+static int set_sentinel(struct gateway_config *cfg, const char *rest, char *why, size_t whylen)
+{
+    const char *slash = strchr(rest, '/');
+    if (!slash || !slash[1]) {
+        snprintf(why, whylen, "redis+sentinel:// needs /<master name> after the Sentinels");
+        return -1;
+    }
+    char hosts[CONFIG_MAX_REDIS * 300];
+    if ((size_t)(slash - rest) >= sizeof(hosts)) {
+        snprintf(why, whylen, "Sentinel list too long");
+        return -1;
+    }
+    memcpy(hosts, rest, (size_t)(slash - rest));
+    hosts[slash - rest] = '\0';
+    const char *name = slash + 1;
+    const char *dbsep = strchr(name, '/');
+    size_t nlen = dbsep ? (size_t)(dbsep - name) : strlen(name);
+    long db = 0;
+    if (dbsep) {
+        char *end;
+        db = strtol(dbsep + 1, &end, 10);
+        if (end == dbsep + 1 || *end || db < 0 || db > 15) {
+            snprintf(why, whylen, "database after the master name must be 0..15");
+            return -1;
+        }
+    }
+    if (nlen == 0 || nlen >= sizeof(cfg->sentinel_master)) {
+        snprintf(why, whylen, "master name must be 1..%zu characters",
+                 sizeof(cfg->sentinel_master) - 1);
+        return -1;
+    }
+    struct redis_endpoint parsed[CONFIG_MAX_REDIS];
+    int count = redis_split_list(hosts, "redis://", CONFIG_MAX_REDIS, parsed, why, whylen);
+    if (count <= 0) {
+        if (count == 0)
+            snprintf(why, whylen, "at least one Sentinel host:port is required");
         return -1;
     }
     memset(cfg->redis, 0, sizeof(cfg->redis));
     memcpy(cfg->redis, parsed, (size_t)count * sizeof(parsed[0]));
     cfg->redis_count = count;
+    memcpy(cfg->sentinel_master, name, nlen);
+    cfg->sentinel_master[nlen] = '\0';
+    cfg->sentinel_db = (int)db;
+    cfg->redis_mode = CONFIG_REDIS_SENTINEL;
+    return 0;
+}
+
+static int set_redis_list(struct gateway_config *cfg, const struct config_option *opt,
+                          const char *value, char *why, size_t whylen)
+{
+    static const char cluster[] = "redis+cluster://", sentinel[] = "redis+sentinel://";
+    size_t vlen = strlen(value);
+    const char *v = trim(value, &vlen);
+    if (vlen >= sizeof(sentinel) - 1 && ascii_equal_nocase(v, sizeof(sentinel) - 1, sentinel))
+        return set_sentinel(cfg, v + sizeof(sentinel) - 1, why, whylen);
+    bool is_cluster =
+        vlen >= sizeof(cluster) - 1 && ascii_equal_nocase(v, sizeof(cluster) - 1, cluster);
+    struct redis_endpoint parsed[CONFIG_MAX_REDIS];
+    int count = redis_split_list(is_cluster ? v + sizeof(cluster) - 1 : value,
+                                 is_cluster ? "redis://" : NULL, opt->max, parsed, why, whylen);
+    if (count < 0)
+        return -1;
+    if (count == 0) {
+        snprintf(why, whylen, "at least one redis://host[:port][/db] URL is required");
+        return -1;
+    }
+    for (int i = 0; is_cluster && i < count; i++) {
+        if (parsed[i].db != 0) {
+            snprintf(why, whylen, "Redis Cluster has only database 0");
+            return -1;
+        }
+    }
+    memset(cfg->redis, 0, sizeof(cfg->redis));
+    memcpy(cfg->redis, parsed, (size_t)count * sizeof(parsed[0]));
+    cfg->redis_count = count;
+    cfg->redis_mode = is_cluster ? CONFIG_REDIS_CLUSTER : CONFIG_REDIS_PLAIN;
+    cfg->sentinel_master[0] = '\0';
     return 0;
 }
 

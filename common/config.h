@@ -22,6 +22,11 @@
 #define CONFIG_MAX_REDIS 16
 #define CONFIG_MAX_ORIGINS 32
 
+enum config_redis_mode {
+    CONFIG_REDIS_PLAIN,    /* one or more independent instances (rooms placed by hash) */
+    CONFIG_REDIS_CLUSTER,  /* redis+cluster://: redis[] are seed nodes */
+    CONFIG_REDIS_SENTINEL, /* redis+sentinel://: redis[] are Sentinels */
+};
 enum config_alg { CONFIG_ALG_HS256, CONFIG_ALG_RS256, CONFIG_ALG_ES256 };
 enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
@@ -42,6 +47,11 @@ struct gateway_config {
     struct redis_endpoint redis[CONFIG_MAX_REDIS]; /* --redis / REDIS_URL, comma list of
                                                       redis://host:port[/db] */
     int redis_count;        /* default one: 127.0.0.1:6379/0 */
+    enum config_redis_mode redis_mode;
+    char sentinel_master[64]; /* redis+sentinel://.../<name>: the master's name */
+    int sentinel_db;          /* .../<name>/<db> */
+    int redis_wait;           /* --redis-wait / REDIS_WAIT, 0: replicas to WAIT for per publish */
+    int redis_wait_timeout_ms;/* --redis-wait-timeout / REDIS_WAIT_TIMEOUT, 500 */
     char redis_prefix[32];  /* --redis-prefix / REDIS_PREFIX, default "chat" */
     /* auth */
     enum config_alg jwt_alg;      /* --jwt-alg / JWT_ALG: HS256 (default), RS256, ES256 */

@@ -116,6 +116,8 @@ int api_body(struct api_request *r, const void *in, size_t len)
     return 0;
 }
 
+static void api_on_done(void *arg, struct bus_reply *rep);
+
 void api_submit(struct api_request *r)
 {
     struct gateway *gw = r->gw;
@@ -132,58 +134,65 @@ void api_submit(struct api_request *r)
         proto_api_request_free(&req);
         return;
     }
-    if (!shard_ready(gw, r->direct ? req.to : req.room)) {
+    const char *key = r->direct ? req.to : req.room;
+    if (!store_ready(gw, key, r->direct)) {
         proto_api_request_free(&req);
         api_error(r, 503, "unavailable", "message store unavailable; nothing was sent");
         return;
     }
     int64_t ts = gateway_now_ms();
-    struct bus_cmd *cmd = bus_cmd_new(r->direct ? BUS_CMD_DIRECT : BUS_CMD_PUBLISH,
-                                      r->direct ? req.to : req.room);
-    bool ok = cmd != NULL;
-    if (ok && r->direct) {
-        /* tail names the sender's own user channel: the target's again, so one PUBLISH. */
-        ok = (cmd->head = proto_encode_direct("@server", NULL, req.to, ts, req.text, req.text_len,
-                                              req.data_json)) != NULL &&
-             (cmd->tail = strdup(req.to)) != NULL;
-    } else if (ok) {
-        ok = proto_encode_message_parts(req.room, ts, "@server", NULL, req.text, req.text_len,
-                                        req.data_json, &cmd->head, &cmd->tail) == 0;
+    struct bus_cmd *cmd = NULL;
+    if (r->direct) {
+        char *json = proto_encode_direct("@server", NULL, req.to, ts, req.text, req.text_len,
+                                         req.data_json);
+        cmd = json ? store_send_cmd(gw, req.to, true, "-", json, api_on_done, r) : NULL;
+        free(json);
+    } else {
+        char *head = NULL, *tail = NULL;
+        if (proto_encode_message_parts(req.room, ts, "@server", NULL, req.text, req.text_len,
+                                       req.data_json, &head, &tail) == 0)
+            cmd = store_publish_cmd(gw, req.room, head, tail, "-", api_on_done, r);
+        free(head);
+        free(tail);
     }
     proto_api_request_free(&req);
-    if (!ok) {
-        bus_cmd_discard(cmd);
+    if (!cmd) {
         api_error(r, 503, "unavailable", "out of memory");
         return;
     }
-    snprintf(cmd->sender, sizeof(cmd->sender), "-");
-    cmd->owner = r;
-    cmd->api = true;
-    cmd->ts_ms = ts;
-    cmd->t_submit_ns = gateway_mono_ns();
+    struct bus_echo *echo = bus_cmd_echo(cmd);
+    echo->a = (uint64_t)ts;
+    echo->t = gateway_mono_ns();
     r->inflight = true;
     if (!r->direct)
         gw->metrics.publishes++;
-    shard_submit(gw, cmd);
+    store_submit(gw, cmd);
 }
 
-void api_on_published(struct gateway *gw, struct bus_event *ev)
+/* Redis answered: 200 with {offset, ts} (publish) or {ts} (direct), 503 when nothing was sent.
+ * A request whose connection went away meanwhile is freed here. */
+static void api_on_done(void *arg, struct bus_reply *rep)
 {
-    struct api_request *r = ev->owner;
+    struct api_request *r = arg;
+    struct gateway *gw = r->gw;
     r->inflight = false;
     if (!r->wsi) {
         api_request_free(r);
         return;
     }
-    if (ev->status != 0) {
+    bool ok = rep->status == BUS_OK && (r->direct || rep->nstrings == 2);
+    if (!ok) {
         gw->metrics.publish_failures++;
         api_error(r, 503, "unavailable", "message store unavailable; nothing was sent");
         return;
     }
+    if (!r->direct)
+        metrics_observe(&gw->metrics.publish_rtt, (double)(gateway_mono_ns() - rep->echo.t) / 1e9);
     cJSON *o = cJSON_CreateObject();
     char *body = NULL;
-    if (o && (ev->direct || cJSON_AddNumberToObject(o, "offset", (double)ev->offset)) &&
-        cJSON_AddNumberToObject(o, "ts", (double)ev->ts_ms))
+    if (o &&
+        (r->direct || cJSON_AddNumberToObject(o, "offset", strtod(rep->strings[0], NULL))) &&
+        cJSON_AddNumberToObject(o, "ts", (double)(int64_t)rep->echo.a))
         body = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!body) {

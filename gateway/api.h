@@ -24,7 +24,5 @@ bool api_answer_ready(const struct api_request *r);
 int api_write_answer(struct api_request **slot, struct lws *wsi);
 /* The connection is gone or the request was refused: frees it now, or when Redis answers. */
 void api_abandon(struct api_request **slot);
-/* BUS_EV_PUBLISHED for an API request. */
-void api_on_published(struct gateway *gw, struct bus_event *ev);
 
 #endif

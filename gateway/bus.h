@@ -1,22 +1,33 @@
 /*
- * bus — the Redis side of a gateway node, on its own thread (libevent + hiredis async).
+ * bus — the Redis side of a gateway node, on its own thread (libevent + hiredis).
  *
  * Threads (see ../shared/notes/debian-libs.md: Debian's lws cannot share a libevent loop):
- *   - the bus thread owns the event_base and both Redis connections: `cmd` (EVALSHA scripts)
- *     and `sub` (SUBSCRIBE/UNSUBSCRIBE and incoming pub/sub messages);
+ *   - the bus thread owns the event_base, every Redis connection, the topology (which server
+ *     holds which room) and the channel table;
  *   - the connection (lws) thread owns sessions and rooms.
  * They exchange only queue items: bus_submit() appends a command and wakes the bus with
  * event_active() when its queue was empty; the bus appends events and calls the wake function
- * (lws_cancel_service) when the event queue was empty. bus_take_events() hands the whole event
- * list over at once, so several merged wake-ups lose nothing.
+ * (lws_cancel_service) when the event queue was empty; bus_run_events() (connection thread)
+ * takes the whole list at once, so several merged wake-ups lose nothing.
+ *
+ * Each command carries its completion, as hiredis's redisCallback does: a function, its
+ * argument and a small `echo` the caller fills in; bus_run_events() calls it on the connection
+ * thread with the reply. What arrives unasked (room and user messages, a subscription made or
+ * lost, a Redis server ready) goes to the hooks the caller registered at bus_start(). There is
+ * no router and no purpose code: the bus never knows what a reply is for.
+ *
+ * Where a command goes: every command names a routing key — a room or a user, the hash tag of
+ * all its keys and of its channel — and the topology picks the server:
+ *   plain      redis://… (one or a list): the instance picked by a stable hash of the key;
+ *   cluster    redis+cluster://seeds: the master owning the key's slot, from CLUSTER SLOTS,
+ *              following MOVED (map updated, command retried) and ASK (ASKING, once);
+ *   sentinel   redis+sentinel://…/name: the master the Sentinels name, confirmed with ROLE.
+ * A key whose server is not ready is answered BUS_UNAVAILABLE at once, never queued.
  *
  * Subscriptions are declared, not sent blindly: the bus keeps per channel the wanted state and
- * what is in flight, so an UNSUBSCRIBE reply never cancels a newer SUBSCRIBE of the same room,
- * and after a reconnect it re-subscribes exactly the wanted rooms.
- *
- * Publish: one Lua script per message (assign offset with INCR, create the room epoch if
- * missing, XADD to the capped log with ID <offset>-0, PUBLISH "<epoch> <offset> <sender conn>
- * <frame json>" on the room channel) — one round trip, whatever the audience.
+ * where it is subscribed, re-subscribes after a connection loss, a slot move or a failover
+ * (SSUBSCRIBE on Redis Cluster, whose unsolicited `sunsubscribe` means "moved"), and reports
+ * each loss and each (re)subscription, so rooms can read back what they missed.
  */
 #ifndef GATEWAY_BUS_H
 #define GATEWAY_BUS_H
@@ -31,112 +42,136 @@
 struct bus;
 
 #define BUS_NAME_MAX PROTO_USER_MAX /* a room name or a user id */
-#define BUS_CHANNEL_MAX 200
 
-enum bus_cmd_type {
-    BUS_CMD_SUBSCRIBE,   /* want room's channel subscribed → BUS_EV_SUBSCRIBED */
-    BUS_CMD_UNSUBSCRIBE, /* no local member left */
-    BUS_CMD_SYNC,        /* read room offset/epoch (creating the epoch) → BUS_EV_SYNCED */
-    BUS_CMD_PUBLISH,     /* run the publish script → BUS_EV_PUBLISHED */
-    BUS_CMD_FETCH,       /* read stored messages [from, to] of a room's log → BUS_EV_FETCHED */
-    BUS_CMD_TYPING,      /* ephemeral frame `head` on the room channel (the user channel with
-                            user_channel); nothing answered */
-    BUS_CMD_DIRECT,      /* frame `head` to user `room` and the sender's user `tail` →
-                            BUS_EV_PUBLISHED (direct) */
-    BUS_CMD_SCRIPT,      /* EVAL `script` with argv[0..nkeys) as keys, the rest as args →
-                            BUS_EV_SCRIPT when `purpose` is non-zero */
+enum bus_status {
+    BUS_OK = 0,
+    BUS_UNAVAILABLE, /* not sent (no ready server for the key) or the connection was lost */
+    BUS_ERROR,       /* Redis answered with an error */
 };
 
-struct bus_cmd {
-    struct bus_cmd *next;
-    enum bus_cmd_type type;
-    char room[BUS_NAME_MAX + 1]; /* a room, or a user for user channels and DIRECT */
-    bool user_channel;   /* SUBSCRIBE/UNSUBSCRIBE: the user channel of `room` */
-    uint64_t generation; /* SYNC: room incarnation, echoed back */
-    void *owner;         /* PUBLISH: the session (or API request), echoed back untouched */
-    bool api;            /* PUBLISH/DIRECT: owner is an API request */
-    char *id_json;       /* PUBLISH: request id, echoed back (ownership moves with the item) */
-    char *head, *tail;   /* PUBLISH: message parts (see proto_encode_message_parts) */
-    char sender[128];     /* PUBLISH: sender conn id ("-" for the backend API) */
-    int64_t ts_ms;       /* PUBLISH: message ts, echoed back for the ack */
-    int64_t t_submit_ns; /* monotonic submit time, for the publish round-trip metric */
-    uint64_t from, to;   /* FETCH: offsets, inclusive (to == UINT64_MAX: the newest) */
-    unsigned newest;     /* FETCH: when > 0, only the newest `newest` messages in the range */
-    uint64_t tag;        /* FETCH: echoed back untouched */
-    const char *script;  /* SCRIPT: static Lua text */
-    char **argv;         /* SCRIPT: keys then args, each malloc'd, owned by the command */
-    int argc, nkeys;
-    int purpose;         /* FETCH: echoed back (the caller's tag: gap fill, history, ...) */
+/* What the caller hands through a command to its completion, untouched. */
+struct bus_echo {
+    void *ptr;
+    uint64_t a, b;
+    int64_t t;
+    char *text; /* malloc'd, owned by the command then by the reply (freed after the call) */
+    char name[BUS_NAME_MAX + 1];
 };
 
-enum bus_event_type {
-    BUS_EV_MESSAGE,    /* a room message from pub/sub: room, epoch, offset, sender, frame */
-    BUS_EV_SUBSCRIBED, /* room's channel subscription confirmed */
-    BUS_EV_SYNCED,     /* room offset/epoch read (status 0) or failed */
-    BUS_EV_PUBLISHED,  /* publish done: offset/epoch (status 0) or failed */
-    BUS_EV_SUB_LOST,   /* the subscriber connection dropped: every subscription is gone */
-    BUS_EV_READY,      /* both connections up again (after start or an outage) */
-    BUS_EV_FETCHED,    /* stored messages read: frames[0..count) in offset order, or failed */
-    BUS_EV_DIRECT,     /* a frame on user `room`'s channel (frame->sender_serial set) */
-    BUS_EV_SCRIPT,     /* a script's reply: strings[0..nstrings) from an array of strings */
-};
-
-struct bus_event {
-    struct bus_event *next;
-    enum bus_event_type type;
-    int status; /* 0 ok; otherwise failed (Redis down or error) */
-    int shard;   /* index of the Redis instance (bus) that emitted it */
-    bool direct; /* PUBLISHED: the answer to a DIRECT */
-    bool api;    /* PUBLISHED: owner is an API request */
-    char room[BUS_NAME_MAX + 1];
-    uint64_t generation;
-    uint64_t offset;
-    char epoch[PROTO_EPOCH_MAX + 1];
-    char sender[128];
-    struct frame *frame; /* MESSAGE: payload with LWS_PRE headroom; one reference, handed over;
-                            frame->offset and frame->sender_serial are set */
-    struct frame **frames; /* FETCHED: one reference each, handed over */
-    size_t count;
-    uint64_t from, to;     /* FETCHED: the range asked for */
-    int purpose;
-    uint64_t tag;
-    void *owner;
-    char *id_json;
-    int64_t ts_ms;
-    int64_t t_submit_ns; /* PUBLISHED: from the command; MESSAGE: arrival time on this node */
-    char **strings; /* SCRIPT: owned by the event */
+/* A command's result, as its completion sees it (valid during the call only). */
+struct bus_reply {
+    enum bus_status status;
+    const char *error;     /* BUS_ERROR: Redis's message */
+    long long integer;     /* an integer reply; for frame replies, the script's first element */
+    char **strings;        /* an array reply, each element as text ("" for nil) */
     size_t nstrings;
+    struct frame **frames; /* BUS_PARSE_FRAMES: stored messages, one reference each */
+    size_t nframes;
+    struct bus_echo echo;
 };
 
-typedef void (*bus_wake_fn)(void *arg);
+typedef void (*bus_done_fn)(void *arg, struct bus_reply *reply);
 
-/* Starts the bus thread of Redis instance cfg->redis[shard] and begins connecting. frame_headroom is the headroom given to
- * message frames (LWS_PRE); local_conn_prefix is this node's conn-id prefix, so the bus can tag
- * each frame with its sender's serial when the sender is local. NULL on failure. */
-struct bus *bus_start(const struct gateway_config *cfg, int shard, size_t frame_headroom,
-                      const char *local_conn_prefix, bus_wake_fn wake, void *wake_arg);
-/* Stops the thread and closes Redis. Publishes and syncs not yet answered are answered as
- * failed; returns every undelivered event (caller handles and frees them). Call from the
- * connection thread; the wake function may be called during the stop. */
-struct bus_event *bus_stop(struct bus *bus);
+/* The scripts the gateway runs (redis_scripts.h); the bus keeps their SHAs per server. */
+enum bus_script {
+    BUS_SCRIPT_PUBLISH,
+    BUS_SCRIPT_SYNC,
+    BUS_SCRIPT_ROTATE,
+    BUS_SCRIPT_FETCH,
+    BUS_SCRIPT_HISTORY,
+    BUS_SCRIPT_PRESENCE_JOIN,
+    BUS_SCRIPT_PRESENCE_LEAVE,
+    BUS_SCRIPT_PRESENCE_LIST,
+    BUS_SCRIPT_NODE_REFRESH,
+    BUS_SCRIPT_NODE_DEAD,
+    BUS_SCRIPT_ROOM_FORGET_NODE,
+    BUS_SCRIPT_SEND,
+    BUS_SCRIPT_ONLINE,
+    BUS_SCRIPT_READ,
+    BUS_SCRIPT_READS,
+    BUS_SCRIPT_COUNT
+};
 
-/* Allocates a zeroed command (NULL on allocation failure). */
-struct bus_cmd *bus_cmd_new(enum bus_cmd_type type, const char *room);
-/* A SCRIPT command with copies of the n strings in argv (the first nkeys are keys); NULL on
- * allocation failure. */
-struct bus_cmd *bus_script_new(const char *script, int nkeys, int n, const char *const *argv);
-/* Frees a command that was not submitted (and everything it holds); NULL is ignored. */
+enum bus_parse { BUS_PARSE_STRINGS, BUS_PARSE_FRAMES };
+
+struct bus_cmd;
+
+/* A script run on the server of `key` (a room or, with user, a user). argv: nkeys keys then
+ * the arguments, copied. done may be NULL (fire and forget). NULL on allocation failure. */
+struct bus_cmd *bus_script(enum bus_script script, const char *key, bool user, int nkeys,
+                           int argc, const char *const *argv, bus_done_fn done, void *arg);
+/* Reply shape (default BUS_PARSE_STRINGS). Frames come from [first, id, msg, id, msg, ...]. */
+void bus_cmd_parse(struct bus_cmd *cmd, enum bus_parse parse);
+/* The publish script: with --redis-wait N the bus also WAITs for N replicas and only then
+ * publishes the message on the room channel, so a message members see survives a failover. */
+void bus_cmd_publish_mode(struct bus_cmd *cmd);
+/* The caller's echo of a command (fill before submitting). */
+struct bus_echo *bus_cmd_echo(struct bus_cmd *cmd);
+/* Frees a command that was not submitted; NULL is ignored. */
 void bus_cmd_discard(struct bus_cmd *cmd);
-/* Queues cmd (ownership passes to the bus) and wakes the bus thread if needed. */
+
+/* Wants the channel of room / user `name` subscribed (want) or not; pushes follow. */
+struct bus_cmd *bus_subscribe(const char *name, bool user, bool want);
+
+/* Queues cmd (ownership passes to the bus) and wakes the bus thread if needed. A command
+ * submitted after bus_stop began is completed with BUS_UNAVAILABLE (never dropped); with a
+ * NULL bus (stopped) it is completed so at once, on the calling thread. */
 void bus_submit(struct bus *bus, struct bus_cmd *cmd);
 
-/* Takes every pending event, oldest first; the caller frees each with bus_event_free. */
-struct bus_event *bus_take_events(struct bus *bus);
-void bus_event_free(struct bus_event *ev);
+/* Unasked events. */
+enum bus_push_kind {
+    BUS_PUSH_MESSAGE,    /* a message on a room or user channel */
+    BUS_PUSH_SUBSCRIBED, /* the channel's subscription is (again) in place */
+    BUS_PUSH_LOST,       /* the channel's subscription is gone (it will be re-made) */
+};
 
-/* True while both Redis connections are up (read from any thread). */
-bool bus_ready(const struct bus *bus);
-/* Redis reconnects since start (metrics). */
-uint64_t bus_reconnects(const struct bus *bus);
+struct bus_push {
+    enum bus_push_kind kind;
+    bool user;
+    char name[BUS_NAME_MAX + 1];
+    /* MESSAGE: "<epoch> <offset> <sender conn> <json>" parsed; offset 0 = ephemeral */
+    char epoch[PROTO_EPOCH_MAX + 1];
+    uint64_t offset;
+    struct frame *frame; /* one reference, released after the hook returns */
+    int64_t arrival_ns;
+};
+
+struct bus_hooks {
+    void (*room)(void *arg, struct bus_push *p); /* room channels */
+    void (*user)(void *arg, struct bus_push *p); /* user channels */
+    void (*ready)(void *arg);                    /* a Redis server became ready */
+    void *arg;
+};
+
+/* Starts the bus thread and begins connecting. frame_headroom is the headroom of message
+ * frames (LWS_PRE); local_conn_prefix lets the bus tag each frame with its sender's serial
+ * when the sender is one of this node's connections. NULL on failure. */
+struct bus *bus_start(const struct gateway_config *cfg, size_t frame_headroom,
+                      const char *local_conn_prefix, const struct bus_hooks *hooks,
+                      void (*wake)(void *), void *wake_arg);
+/* Connection thread: runs every pending completion and hook, in order. */
+void bus_run_events(struct bus *bus);
+/* Stops the thread and closes Redis; commands not answered are completed with
+ * BUS_UNAVAILABLE (run here), so nothing waits for ever. Frees the bus. */
+void bus_stop(struct bus *bus);
+
+/* Readiness, from any thread. */
+bool bus_ready_for(const struct bus *bus, const char *key, bool user);
+bool bus_all_ready(const struct bus *bus); /* /readyz: every slot / instance has a server */
+bool bus_any_ready(const struct bus *bus);
+
+/* Counters for /metrics (any thread). */
+struct bus_stats {
+    uint64_t reconnects, slot_map_refreshes, moved, ask, failovers, wait_timeouts;
+};
+void bus_stats_get(const struct bus *bus, struct bus_stats *out);
+/* Per server: "host:port", role ("master", "replica", "sentinel") and whether it is up;
+ * returns how many were written (at most max). */
+struct bus_server_state {
+    char addr[280];
+    const char *role;
+    bool up;
+};
+size_t bus_servers(const struct bus *bus, struct bus_server_state *out, size_t max);
 
 #endif

@@ -19,6 +19,8 @@
 #include "metrics.h"
 #include "outq.h"
 #include "room_registry.h"
+#include "redis_names.h"
+#include "room_sync.h"
 #include "strmap.h"
 #include "timer_wheel.h"
 
@@ -29,9 +31,13 @@
 struct gateway {
     const struct gateway_config *cfg;
     struct lws_context *context;
-    struct bus *buses[CONFIG_MAX_REDIS]; /* one per --redis instance; all NULL once stopped */
-    int bus_count;
+    struct bus *bus; /* NULL once stopped */
     struct room_registry rooms;
+    struct room_sync sync; /* the rooms' ordering state machine (common/room_sync.h) */
+    struct redis_names names; /* every Redis key and channel name */
+    char presence_node[128];  /* this node in presence: node id + boot time */
+    bool presence_live;       /* its liveness is registered: presence entries may be written */
+    uint64_t rng;          /* xorshift state for epoch candidates */
     struct strmap users; /* user id → struct local_user: this node's connections per user */
     struct auth_policy policy;
     uint64_t next_serial;
@@ -113,8 +119,8 @@ void session_established(struct session *s, struct lws *wsi);
 int session_receive(struct session *s, const void *in, size_t len);
 int session_writable(struct session *s);
 void session_closed(struct session *s);
-/* Submits a command whose answer comes back to s: the session is kept alive (inflight) until
- * that answer is handled and session_release() is called. */
+/* Submits a command whose completion gets s (echo.ptr): the session is kept alive (inflight)
+ * until the completion calls session_release(). */
 void session_submit(struct session *s, struct bus_cmd *cmd);
 /* Drops one Redis reference; frees a closed session when it was the last. */
 void session_release(struct session *s);
@@ -145,7 +151,6 @@ void deadlines_run(struct gateway *gw, int64_t now_ms);
 /* The session's entry for room, or NULL when it has not joined it. */
 struct session_room *session_room_find(const struct session *s, const struct room *room);
 bool session_in_room(const struct session *s, const struct room *room);
-void session_on_published(struct gateway *gw, struct bus_event *ev);
 
 /* rooms.c */
 void rooms_join(struct gateway *gw, struct session *s, const struct proto_request *req);
@@ -158,23 +163,39 @@ void rooms_history(struct gateway *gw, struct session *s, const struct proto_req
 void rooms_apply_claims(struct gateway *gw, struct session *s);
 /* Removes s from every room (connection closed). */
 void rooms_leave_all(struct gateway *gw, struct session *s);
-void rooms_on_event(struct gateway *gw, struct bus_event *ev);
+/* Sets up the rooms' state machine (gw->sync). */
+void rooms_init(struct gateway *gw);
+/* bus hook for room channels: messages, subscriptions made and lost. */
+void rooms_on_push(void *arg, struct bus_push *p);
+/* A Redis server is ready again: stalled rooms sync again. */
+void rooms_on_ready(struct gateway *gw);
 
 /* users.c: this node's connections per user, and the user channel each needs */
 int users_add(struct gateway *gw, struct session *s);
 void users_remove(struct gateway *gw, struct session *s);
-/* A direct frame arrived on user ev->room's channel: queue it to that user's connections. */
-void users_on_direct(struct gateway *gw, struct bus_event *ev);
+/* bus hook for user channels: a direct frame is queued to that user's local connections. */
+void users_on_push(void *arg, struct bus_push *p);
 
-/* shards.c: which Redis instance (bus) holds a room or user; see common/shard.h */
-struct bus *shard_bus(const struct gateway *gw, const char *name); /* NULL once stopped */
-/* Routes cmd to the bus of cmd->room (a room or user name); frees it when stopped. */
-void shard_submit(struct gateway *gw, struct bus_cmd *cmd);
-/* True when the instance holding name is reachable. */
-bool shard_ready(const struct gateway *gw, const char *name);
-bool shards_all_ready(const struct gateway *gw);
-bool shards_any_ready(const struct gateway *gw);
-uint64_t shards_reconnects(const struct gateway *gw);
+/* store.c: the node's Redis, through the bus (bus.h). */
+/* Hands cmd to the bus (or completes it unavailable once the bus is stopped). */
+void store_submit(struct gateway *gw, struct bus_cmd *cmd);
+/* True when the Redis server holding room / user `key` is ready. */
+bool store_ready(const struct gateway *gw, const char *key, bool user);
+bool store_all_ready(const struct gateway *gw);
+bool store_any_ready(const struct gateway *gw);
+/* A fresh epoch candidate: 64 random bits as 16 hex digits. */
+void store_epoch_candidate(struct gateway *gw, char out[17]);
+/* The publish script for a message (head + offset + tail) to room; NULL on allocation
+ * failure. */
+struct bus_cmd *store_publish_cmd(struct gateway *gw, const char *room, const char *head,
+                                  const char *tail, const char *sender, bus_done_fn done,
+                                  void *arg);
+/* An ephemeral frame (typing, a direct) on a room's or user's channel; done (may be NULL)
+ * gets the number of receiving nodes in reply->integer. */
+struct bus_cmd *store_send_cmd(struct gateway *gw, const char *key, bool user, const char *sender,
+                               const char *json, bus_done_fn done, void *arg);
+/* "1" when channels are sharded (Redis Cluster: SPUBLISH), else "0" — scripts' last ARGV. */
+const char *store_sharded(const struct gateway *gw);
 
 /* server.c */
 int64_t gateway_now_ms(void);     /* wall clock, ms since the epoch */

@@ -125,7 +125,7 @@ void handshake_judge(struct gateway *gw, struct lws *wsi, struct handshake_verdi
         handshake_refuse(v, 503, "unavailable", "node is draining");
         return;
     }
-    if (!shards_any_ready(gw)) {
+    if (!store_any_ready(gw)) {
         gw->metrics.unavailable_rejections++;
         handshake_refuse(v, 503, "unavailable", "node not ready: Redis unreachable");
         return;

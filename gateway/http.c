@@ -158,7 +158,7 @@ static int http_dev_token(struct gateway *gw, struct lws *wsi)
 
 static int http_readyz(struct gateway *gw, struct lws *wsi)
 {
-    bool redis = shards_all_ready(gw);
+    bool redis = store_all_ready(gw);
     bool ready = redis && !gw->draining;
     char body[96];
     snprintf(body, sizeof(body), "{\"ready\":%s,\"redis\":%s,\"draining\":%s}",
@@ -172,10 +172,11 @@ static int http_metrics(struct gateway *gw, struct lws *wsi)
     struct metrics_gauges g = {
         .connections = gw->connections,
         .rooms = gw->rooms.room_count,
-        .redis_reconnects = shards_reconnects(gw),
-        .ready = shards_all_ready(gw) && !gw->draining,
+        .ready = store_all_ready(gw) && !gw->draining,
         .draining = gw->draining,
     };
+    bus_stats_get(gw->bus, &g.bus);
+    g.server_count = bus_servers(gw->bus, g.servers, sizeof(g.servers) / sizeof(g.servers[0]));
     size_t len = 0;
     char *text = metrics_render(&gw->metrics, &g, &len);
     if (!text)

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 static volatile sig_atomic_t main_signals;
@@ -133,7 +134,13 @@ int main(int argc, char **argv)
                 sizeof(boot));
     snprintf(gw.conn_prefix, sizeof(gw.conn_prefix), "%s.%s.", cfg.node_id, boot);
     gw.conn_prefix_len = strlen(gw.conn_prefix);
+    snprintf(gw.presence_node, sizeof(gw.presence_node), "%s.%s", cfg.node_id, boot);
+    redis_names_init(&gw.names, cfg.redis_prefix);
+    gw.rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^ ((uint64_t)getpid() << 40);
+    if (getrandom(&gw.rng, sizeof(gw.rng), 0) != sizeof(gw.rng) || gw.rng == 0)
+        gw.rng |= 1;
     token_bucket_init(&gw.auth_log_bucket, 100, 0);
+    rooms_init(&gw);
     if (room_registry_init(&gw.rooms) != 0 || strmap_init(&gw.users) != 0 ||
         deadlines_init(&gw) != 0) {
         fprintf(stderr, "chat-gateway: out of memory\n");
@@ -156,13 +163,16 @@ int main(int argc, char **argv)
         return 1;
     }
     main_context = gw.context;
-    for (int i = 0; i < cfg.redis_count; i++) {
-        gw.buses[i] = bus_start(&cfg, i, LWS_PRE, gw.conn_prefix, server_wake, gw.context);
-        if (!gw.buses[i]) {
-            fprintf(stderr, "chat-gateway: cannot start the Redis thread\n");
-            return 1;
-        }
-        gw.bus_count++;
+    const struct bus_hooks hooks = {
+        .room = rooms_on_push,
+        .user = users_on_push,
+        .ready = server_on_redis_ready,
+        .arg = &gw,
+    };
+    gw.bus = bus_start(&cfg, LWS_PRE, gw.conn_prefix, &hooks, server_wake, gw.context);
+    if (!gw.bus) {
+        fprintf(stderr, "chat-gateway: cannot start the Redis thread\n");
+        return 1;
     }
     char port[16];
     snprintf(port, sizeof(port), "%d", cfg.port);
@@ -182,23 +192,15 @@ int main(int argc, char **argv)
     log_event(CONFIG_LOG_INFO, "stopping", NULL);
 
     /* The bus goes first: after bus_stop nothing else calls lws_cancel_service. Its last
-     * events (failed publishes) release the sessions that still wait for them. */
-    struct bus_event *left[CONFIG_MAX_REDIS];
-    int buses = gw.bus_count;
-    for (int i = 0; i < buses; i++)
-        left[i] = bus_stop(gw.buses[i]);
-    gw.bus_count = 0; /* from here on, nothing is submitted */
-    for (int i = 0; i < buses; i++) {
-        while (left[i]) {
-            struct bus_event *next = left[i]->next;
-            rooms_on_event(&gw, left[i]);
-            bus_event_free(left[i]);
-            left[i] = next;
-        }
-    }
+     * completions (failed publishes) run inside bus_stop and release the sessions that still
+     * wait for them; from here on a command is completed at once (store.c). */
+    struct bus *bus = gw.bus;
+    gw.bus = NULL;
+    bus_stop(bus);
     main_context = NULL;
     lws_context_destroy(gw.context);
     room_registry_free(&gw.rooms);
+    room_sync_free(&gw.sync);
     timer_wheel_free(&gw.timers);
     strmap_free(&gw.users); /* empty: every session left it when its socket closed */
     free(key);

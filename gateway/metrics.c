@@ -128,6 +128,15 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     text_counter(&t, "chat_subscriptions_repaired_total",
                  "Room subscriptions re-established after a loss and resynchronised.",
                  m->subscriptions_repaired);
+    text_gauge(&t, "chat_webhook_backlog", "Webhook events not delivered yet.",
+               m->webhook_backlog);
+    text_counter(&t, "chat_webhook_delivered_total", "Webhook events delivered (2xx).",
+                 m->webhook_delivered);
+    text_counter(&t, "chat_webhook_failures_total",
+                 "Webhook attempts that failed (non-2xx, timeout, no connection).",
+                 m->webhook_failures);
+    text_counter(&t, "chat_webhook_dropped_total",
+                 "Webhook events dropped after the retention.", m->webhook_dropped);
     text_printf(&t, "# HELP chat_auth_failures_total Handshakes refused, by reason.\n"
                     "# TYPE chat_auth_failures_total counter\n");
     for (int r = 1; r < AUTH_RESULT_COUNT; r++)
@@ -138,7 +147,21 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
     text_printf(&t, "chat_auth_failures_total{reason=\"unavailable\"} %" PRIu64 "\n",
                 m->unavailable_rejections);
     text_counter(&t, "chat_redis_reconnects_total", "Redis reconnections after a loss.",
-                 g->redis_reconnects);
+                 g->bus.reconnects);
+    text_counter(&t, "chat_redis_slot_map_refreshes_total", "Redis Cluster slot maps read.",
+                 g->bus.slot_map_refreshes);
+    text_counter(&t, "chat_redis_moved_total", "MOVED redirections followed.", g->bus.moved);
+    text_counter(&t, "chat_redis_ask_total", "ASK redirections followed.", g->bus.ask);
+    text_counter(&t, "chat_redis_failovers_total",
+                 "Masters replaced (Cluster slot owners, Sentinel switches) seen.",
+                 g->bus.failovers);
+    text_counter(&t, "chat_redis_wait_timeouts_total",
+                 "Publishes whose WAIT for --redis-wait replicas timed out.", g->bus.wait_timeouts);
+    text_printf(&t, "# HELP chat_redis_node_up 1 when this node's connections to the Redis "
+                    "server are up.\n# TYPE chat_redis_node_up gauge\n");
+    for (size_t i = 0; i < g->server_count; i++)
+        text_printf(&t, "chat_redis_node_up{node=\"%s\",role=\"%s\"} %d\n", g->servers[i].addr,
+                    g->servers[i].role, g->servers[i].up ? 1 : 0);
     text_histogram(&t, "chat_fanout_latency_seconds",
                    "Room message arrival from Redis to its frame written to a connection.",
                    &m->fanout);

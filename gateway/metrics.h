@@ -8,6 +8,7 @@
 #define GATEWAY_METRICS_H
 
 #include "auth.h"
+#include "bus.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,9 @@ struct metrics {
     uint64_t offsets_refilled;      /* offsets read back from a room's log after a gap */
     uint64_t epoch_resets;          /* reset frames sent (a room's history was lost) */
     uint64_t subscriptions_repaired;/* room subscriptions re-established after a loss */
+    /* webhooks (PROTOCOL.md §9; webhooks.c) */
+    uint64_t webhook_backlog;       /* events waiting for delivery (gauge, sampled) */
+    uint64_t webhook_delivered, webhook_failures, webhook_dropped;
     struct metrics_histogram fanout;      /* Redis message arrival → frame written */
     struct metrics_histogram publish_rtt; /* publish submitted → Redis reply */
 };
@@ -45,9 +49,11 @@ void metrics_observe(struct metrics_histogram *h, double seconds);
 struct metrics_gauges {
     uint64_t connections;
     uint64_t rooms;
-    uint64_t redis_reconnects;
     int ready;
     int draining;
+    struct bus_stats bus;
+    struct bus_server_state servers[64];
+    size_t server_count;
 };
 
 /* Renders Prometheus text; returns a malloc'd string (caller frees) and its length. */

@@ -1,58 +1,97 @@
 /*
  * presence — who is in a room, cluster-wide (PROTOCOL.md §2, §5), on the connection thread.
  *
- * Locally each room keeps user → number of this node's connections in the room. A user's first
- * local connection runs the join script, the last one the leave script (redis_scripts.h): Redis
- * keeps, per room and user, the set of nodes holding that user, and announces user_joined /
- * user_left when the first node arrives / the last one goes. Entries expire two heartbeats
- * after their node last refreshed them (every half heartbeat), and every node with members in a
- * room sweeps it every second, so a node killed with SIGKILL leaves no ghost: its users get
- * user_left within two heartbeats plus about a second.
+ * Locally each room keeps user → number of this node's connections in it. A user's first
+ * local connection runs the join script, the last one the leave script (redis_scripts.h):
+ * Redis keeps per room and user the set of nodes holding that user and announces user_joined /
+ * user_left exactly when the first node arrives / the last one goes.
+ *
+ * Dead nodes, with Redis work proportional to changes, not to rooms × time: each node
+ * refreshes one liveness deadline (two heartbeats ahead, on Redis's clock) once a second — one
+ * call per tick, whatever the number of rooms — and that call returns the nodes past their
+ * deadline. A node seen dead is claimed by one live node (a 30 s claim, so a cleaner that dies
+ * is replaced), which reads the dead node's room set and, per room, removes the dead node from
+ * its users (user_left for those it was the last node of), then forgets it. A node writes its
+ * liveness before any presence entry (announcements wait for the first refresh's answer), so
+ * no entry can outlive a node without a deadline that expires. A SIGKILLed node's
+ * users so get user_left within two heartbeats plus about a second. The presence identity of
+ * a node is its conn-id prefix (node id + boot time), so a node restarted under the same id
+ * is a new node and the old one's entries are cleaned up, not adopted.
  */
 #include "presence.h"
 
 #include "log.h"
-#include "redis_scripts.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define PRESENCE_SWEEP_MS 1000
-
 struct user_count {
     unsigned n;
 };
 
-static void presence_keys(const struct gateway *gw, const char *room, const char *user,
-                          char pu[], char users[], char names[], char ch[], size_t len)
-{
-    const char *p = gw->cfg->redis_prefix;
-    if (pu)
-        snprintf(pu, len, "%s:{%s}:pu:%s", p, room, user ? user : "");
-    if (users)
-        snprintf(users, len, "%s:{%s}:users", p, room);
-    if (names)
-        snprintf(names, len, "%s:{%s}:names", p, room);
-    if (ch)
-        snprintf(ch, len, "%s:{%s}:ch", p, room);
-}
+/* One dead node being cleaned up by this node. */
+struct presence_cleanup {
+    struct gateway *gw;
+    char node[128];
+    unsigned pending; /* room scripts not answered yet */
+    bool failed;
+};
 
-static int64_t presence_expiry_ms(const struct gateway *gw, int64_t now)
-{
-    return now + (int64_t)gw->cfg->heartbeat_s * 2000;
-}
-
-/* Routes a presence script to the instance of its room. */
-static void presence_submit(struct gateway *gw, const char *room, struct bus_cmd *cmd)
+static void presence_submit(struct gateway *gw, struct bus_cmd *cmd)
 {
     if (!cmd) {
         log_event(CONFIG_LOG_ERROR, "out_of_memory", "where", "presence", NULL);
         return;
     }
-    snprintf(cmd->room, sizeof(cmd->room), "%s", room);
-    shard_submit(gw, cmd);
+    store_submit(gw, cmd);
+}
+
+/* The keys every per-room presence script takes: pu users names ch nu. */
+struct presence_keys {
+    char pu[REDIS_NAME_MAX], users[REDIS_NAME_MAX], names[REDIS_NAME_MAX], ch[REDIS_NAME_MAX],
+        nu[REDIS_NAME_MAX];
+};
+
+static void presence_keys(const struct gateway *gw, const char *room, const char *user,
+                          const char *node, struct presence_keys *k)
+{
+    char suffix[REDIS_NAME_MAX];
+    snprintf(suffix, sizeof(suffix), "pu:%s", user ? user : "");
+    redis_room_key(&gw->names, room, suffix, k->pu);
+    redis_room_key(&gw->names, room, "users", k->users);
+    redis_room_key(&gw->names, room, "names", k->names);
+    redis_room_channel(&gw->names, room, k->ch);
+    snprintf(suffix, sizeof(suffix), "nu:%s", node);
+    redis_room_key(&gw->names, room, suffix, k->nu);
+}
+
+/* The node's room set: op "add" / "rem" room, "list", "del". */
+static struct bus_cmd *presence_node_rooms(struct gateway *gw, const char *node, const char *op,
+                                           const char *room, bus_done_fn done, void *arg)
+{
+    char key[REDIS_NAME_MAX], tag[REDIS_NAME_MAX];
+    redis_node_rooms_key(&gw->names, node, key);
+    redis_node_tag(node, tag);
+    const char *argv[] = {key, op, room ? room : "", store_sharded(gw)};
+    return bus_script(BUS_SCRIPT_ONLINE, tag, false, 1, 4, argv, done, arg);
+}
+
+/* Announces user (one of s's) in room to Redis: the join script. */
+static void presence_announce(struct gateway *gw, struct room *room, const char *user,
+                              const char *name, const char *sender)
+{
+    if (!gw->presence_live)
+        return; /* announced once this node's liveness is registered (presence_on_refresh) */
+    struct presence_keys k;
+    char now[24];
+    presence_keys(gw, room->name, user, gw->presence_node, &k);
+    snprintf(now, sizeof(now), "%" PRId64, gateway_now_ms());
+    const char *argv[] = {k.pu,   k.users, k.names, k.ch, k.nu,     gw->presence_node, user,
+                          name ? name : "", now, room->name, sender, store_sharded(gw)};
+    presence_submit(gw, bus_script(BUS_SCRIPT_PRESENCE_JOIN, room->name, false, 5, 12, argv,
+                                   NULL, NULL));
 }
 
 void presence_member_added(struct gateway *gw, struct room *room, struct session *s)
@@ -65,6 +104,9 @@ void presence_member_added(struct gateway *gw, struct room *room, struct session
             return;
         }
         room->presence = m;
+        if (gw->presence_live)
+            presence_submit(gw, presence_node_rooms(gw, gw->presence_node, "add", room->name,
+                                                    NULL, NULL));
     }
     struct user_count *c = strmap_get(m, s->claims->sub);
     if (!c) {
@@ -74,19 +116,8 @@ void presence_member_added(struct gateway *gw, struct room *room, struct session
             return;
         }
     }
-    if (c->n++ || !shard_bus(gw, room->name))
-        return;
-    char pu[BUS_CHANNEL_MAX + 140], users[BUS_CHANNEL_MAX], names[BUS_CHANNEL_MAX],
-        ch[BUS_CHANNEL_MAX], exp[24], now_s[24];
-    presence_keys(gw, room->name, NULL, NULL, users, names, ch, sizeof(users));
-    snprintf(pu, sizeof(pu), "%s:{%s}:pu:%s", gw->cfg->redis_prefix, room->name, s->claims->sub);
-    int64_t now = gateway_now_ms();
-    snprintf(exp, sizeof(exp), "%" PRId64, presence_expiry_ms(gw, now));
-    snprintf(now_s, sizeof(now_s), "%" PRId64, now);
-    const char *argv[] = {pu, users, names, ch, gw->cfg->node_id, s->claims->sub,
-                          s->claims->name ? s->claims->name : "", exp, now_s, room->name,
-                          s->conn_id};
-    presence_submit(gw, room->name, bus_script_new(REDIS_SCRIPT_PRESENCE_JOIN, 4, 11, argv));
+    if (c->n++ == 0)
+        presence_announce(gw, room, s->claims->sub, s->claims->name, s->conn_id);
 }
 
 void presence_member_removed(struct gateway *gw, struct room *room, struct session *s)
@@ -96,19 +127,17 @@ void presence_member_removed(struct gateway *gw, struct room *room, struct sessi
     if (!c || --c->n)
         return;
     free(strmap_remove(m, s->claims->sub));
-    if (!shard_bus(gw, room->name))
-        return;
-    char pu[BUS_CHANNEL_MAX + 140], users[BUS_CHANNEL_MAX], names[BUS_CHANNEL_MAX],
-        ch[BUS_CHANNEL_MAX], now_s[24];
-    presence_keys(gw, room->name, NULL, NULL, users, names, ch, sizeof(users));
-    snprintf(pu, sizeof(pu), "%s:{%s}:pu:%s", gw->cfg->redis_prefix, room->name, s->claims->sub);
-    snprintf(now_s, sizeof(now_s), "%" PRId64, gateway_now_ms());
-    const char *argv[] = {pu, users, names, ch, gw->cfg->node_id, s->claims->sub, now_s,
-                          room->name};
-    presence_submit(gw, room->name, bus_script_new(REDIS_SCRIPT_PRESENCE_LEAVE, 4, 8, argv));
+    struct presence_keys k;
+    char now[24];
+    presence_keys(gw, room->name, s->claims->sub, gw->presence_node, &k);
+    snprintf(now, sizeof(now), "%" PRId64, gateway_now_ms());
+    const char *argv[] = {k.pu, k.users, k.names, k.ch, k.nu, gw->presence_node, s->claims->sub,
+                          now, room->name, store_sharded(gw)};
+    presence_submit(gw, bus_script(BUS_SCRIPT_PRESENCE_LEAVE, room->name, false, 5, 10, argv,
+                                   NULL, NULL));
 }
 
-void presence_room_free(struct room *room)
+void presence_room_free(struct gateway *gw, struct room *room)
 {
     struct strmap *m = room->presence;
     if (!m)
@@ -117,191 +146,235 @@ void presence_room_free(struct room *room)
     strmap_free(m);
     free(m);
     room->presence = NULL;
+    presence_submit(gw, presence_node_rooms(gw, gw->presence_node, "rem", room->name, NULL, NULL));
 }
 
-struct name_list {
-    const char **v;
-    size_t n, cap;
-};
+/* ---- dead nodes ---- */
 
-static void presence_collect_user(const char *user, void *value, void *arg)
+static void presence_cleanup_step(struct presence_cleanup *c)
 {
-    (void)value;
-    struct name_list *l = arg;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? l->cap * 2 : 16;
-        const char **nv = realloc(l->v, ncap * sizeof(*nv));
-        if (!nv)
+    struct gateway *gw = c->gw;
+    if (c->pending)
+        return;
+    if (!c->failed) {
+        /* Every room of the dead node is clean: forget the node (claim and liveness). */
+        char live[REDIS_NAME_MAX], claim[REDIS_NAME_MAX], suffix[REDIS_NAME_MAX];
+        redis_nodes_key(&gw->names, "live", live);
+        snprintf(suffix, sizeof(suffix), "claim:%s", c->node);
+        redis_nodes_key(&gw->names, suffix, claim);
+        const char *argv[] = {live, claim, c->node, gw->presence_node, "done"};
+        presence_submit(gw, bus_script(BUS_SCRIPT_NODE_DEAD, REDIS_NODES_TAG, false, 2, 5, argv,
+                                       NULL, NULL));
+        presence_submit(gw, presence_node_rooms(gw, c->node, "del", NULL, NULL, NULL));
+        log_event(CONFIG_LOG_INFO, "presence_node_cleaned", "node", c->node, NULL);
+    }
+    free(c);
+}
+
+static void presence_on_forgotten(void *arg, struct bus_reply *r)
+{
+    struct presence_cleanup *c = arg;
+    c->failed |= r->status != BUS_OK;
+    c->pending--;
+    presence_cleanup_step(c);
+}
+
+/* The dead node's rooms: one forget script per room (each on its room's server). */
+static void presence_on_dead_rooms(void *arg, struct bus_reply *r)
+{
+    struct presence_cleanup *c = arg;
+    struct gateway *gw = c->gw;
+    c->failed |= r->status != BUS_OK;
+    char now[24], prefix[REDIS_NAME_MAX];
+    snprintf(now, sizeof(now), "%" PRId64, gateway_now_ms());
+    for (size_t i = 0; r->status == BUS_OK && i < r->nstrings; i++) {
+        const char *room = r->strings[i];
+        if (!proto_room_valid(room, strlen(room)))
+            continue;
+        struct presence_keys k;
+        presence_keys(gw, room, NULL, c->node, &k);
+        redis_room_user_prefix(&gw->names, room, prefix);
+        const char *argv[] = {k.nu, k.users, k.names, k.ch, c->node, prefix, now, room,
+                              store_sharded(gw)};
+        struct bus_cmd *cmd = bus_script(BUS_SCRIPT_ROOM_FORGET_NODE, room, false, 4, 9, argv,
+                                         presence_on_forgotten, c);
+        if (!cmd) {
+            c->failed = true;
+            continue;
+        }
+        c->pending++;
+        store_submit(gw, cmd);
+    }
+    presence_cleanup_step(c);
+}
+
+static void presence_on_claim(void *arg, struct bus_reply *r)
+{
+    struct presence_cleanup *c = arg;
+    if (r->status != BUS_OK || r->integer != 1) {
+        free(c); /* another node cleans it up, or Redis is away: the next tick tries again */
+        return;
+    }
+    log_event(CONFIG_LOG_INFO, "presence_node_dead", "node", c->node, NULL);
+    struct bus_cmd *cmd =
+        presence_node_rooms(c->gw, c->node, "list", NULL, presence_on_dead_rooms, c);
+    if (!cmd) {
+        free(c);
+        return;
+    }
+    store_submit(c->gw, cmd);
+}
+
+static void presence_rejoin_room(struct room *room, void *arg);
+
+static void presence_on_refresh(void *arg, struct bus_reply *r)
+{
+    struct gateway *gw = arg;
+    if (r->status != BUS_OK)
+        return;
+    if (!gw->presence_live) {
+        /* Liveness first, entries after: a node must never leave presence entries behind that
+         * no liveness deadline will ever expire. */
+        gw->presence_live = true;
+        room_registry_each(&gw->rooms, presence_rejoin_room, gw);
+    }
+    char live[REDIS_NAME_MAX], claim[REDIS_NAME_MAX], suffix[REDIS_NAME_MAX];
+    redis_nodes_key(&gw->names, "live", live);
+    for (size_t i = 0; i < r->nstrings; i++) {
+        const char *dead = r->strings[i];
+        if (strcmp(dead, gw->presence_node) == 0 || strlen(dead) >= sizeof(((struct presence_cleanup *)0)->node))
+            continue;
+        struct presence_cleanup *c = calloc(1, sizeof(*c));
+        if (!c)
             return;
-        l->v = nv;
-        l->cap = ncap;
+        c->gw = gw;
+        snprintf(c->node, sizeof(c->node), "%s", dead);
+        snprintf(suffix, sizeof(suffix), "claim:%s", dead);
+        redis_nodes_key(&gw->names, suffix, claim);
+        const char *argv[] = {live, claim, dead, gw->presence_node, "claim"};
+        struct bus_cmd *cmd = bus_script(BUS_SCRIPT_NODE_DEAD, REDIS_NODES_TAG, false, 2, 5,
+                                         argv, presence_on_claim, c);
+        if (!cmd) {
+            free(c);
+            return;
+        }
+        store_submit(gw, cmd);
     }
-    l->v[l->n++] = user;
-}
-
-/* Refresh this node's entries of one room (one script for all its local users). */
-static void presence_refresh_room(struct gateway *gw, struct room *room, int64_t now)
-{
-    struct strmap *m = room->presence;
-    if (!m || m->count == 0)
-        return;
-    struct name_list l = {0};
-    strmap_each(m, presence_collect_user, &l);
-    char users[BUS_CHANNEL_MAX], prefix[BUS_CHANNEL_MAX], exp[24];
-    presence_keys(gw, room->name, NULL, NULL, users, NULL, NULL, sizeof(users));
-    snprintf(prefix, sizeof(prefix), "%s:{%s}:pu:", gw->cfg->redis_prefix, room->name);
-    snprintf(exp, sizeof(exp), "%" PRId64, presence_expiry_ms(gw, now));
-    const char **argv = calloc(l.n + 4, sizeof(*argv));
-    if (argv) {
-        argv[0] = users;
-        argv[1] = prefix;
-        argv[2] = gw->cfg->node_id;
-        argv[3] = exp;
-        for (size_t i = 0; i < l.n; i++)
-            argv[4 + i] = l.v[i];
-        presence_submit(gw, room->name,
-                        bus_script_new(REDIS_SCRIPT_PRESENCE_REFRESH, 1, (int)(l.n + 4), argv));
-    }
-    free(argv);
-    free(l.v);
-}
-
-static void presence_sweep_room(struct gateway *gw, struct room *room, int64_t now)
-{
-    char users[BUS_CHANNEL_MAX], names[BUS_CHANNEL_MAX], ch[BUS_CHANNEL_MAX],
-        prefix[BUS_CHANNEL_MAX], now_s[24];
-    presence_keys(gw, room->name, NULL, NULL, users, names, ch, sizeof(users));
-    snprintf(prefix, sizeof(prefix), "%s:{%s}:pu:", gw->cfg->redis_prefix, room->name);
-    snprintf(now_s, sizeof(now_s), "%" PRId64, now);
-    const char *argv[] = {users, names, ch, prefix, now_s, room->name};
-    presence_submit(gw, room->name, bus_script_new(REDIS_SCRIPT_PRESENCE_SWEEP, 3, 6, argv));
-}
-
-struct presence_pass {
-    struct gateway *gw;
-    int64_t now;
-    bool refresh;
-};
-
-static void presence_tick_room(struct room *room, void *arg)
-{
-    struct presence_pass *p = arg;
-    if (!shard_ready(p->gw, room->name))
-        return;
-    if (p->refresh)
-        presence_refresh_room(p->gw, room, p->now);
-    presence_sweep_room(p->gw, room, p->now);
 }
 
 void presence_tick(struct gateway *gw)
 {
-    if (!shards_any_ready(gw))
+    if (!store_ready(gw, REDIS_NODES_TAG, false))
         return;
-    int64_t now = gateway_now_ms();
-    if (now - gw->presence_swept_ms < PRESENCE_SWEEP_MS)
-        return;
-    gw->presence_swept_ms = now;
-    struct presence_pass p = {gw, now, false};
-    if (now - gw->presence_refreshed_ms >= (int64_t)gw->cfg->heartbeat_s * 500) {
-        p.refresh = true;
-        gw->presence_refreshed_ms = now;
-    }
-    room_registry_each(&gw->rooms, presence_tick_room, &p);
+    char live[REDIS_NAME_MAX], lifetime[24];
+    redis_nodes_key(&gw->names, "live", live);
+    snprintf(lifetime, sizeof(lifetime), "%d", gw->cfg->heartbeat_s * 2000);
+    const char *argv[] = {live, gw->presence_node, lifetime};
+    presence_submit(gw, bus_script(BUS_SCRIPT_NODE_REFRESH, REDIS_NODES_TAG, false, 1, 3, argv,
+                                   presence_on_refresh, gw));
 }
 
-/* Re-announce after Redis came back (it may have lost everything): every local user again. */
+/* Re-announce after Redis came back (it may have lost everything): every local user again.
+ * The scripts are idempotent; user_joined goes out again only where Redis had lost the user. */
+struct presence_pass {
+    struct gateway *gw;
+    struct room *room;
+};
+
+static void presence_rejoin_user(const char *user, void *value, void *arg)
+{
+    (void)value;
+    struct presence_pass *p = arg;
+    presence_announce(p->gw, p->room, user, NULL, "-");
+}
+
 static void presence_rejoin_room(struct room *room, void *arg)
 {
-    struct presence_pass *p = arg;
-    presence_refresh_room(p->gw, room, p->now);
+    struct presence_pass p = {arg, room};
+    if (!room->presence)
+        return;
+    presence_submit(p.gw, presence_node_rooms(p.gw, p.gw->presence_node, "add", room->name, NULL,
+                                              NULL));
+    strmap_each(room->presence, presence_rejoin_user, &p);
 }
 
 void presence_on_ready(struct gateway *gw)
 {
-    struct presence_pass p = {gw, gateway_now_ms(), true};
-    room_registry_each(&gw->rooms, presence_rejoin_room, &p);
+    if (gw->presence_live)
+        room_registry_each(&gw->rooms, presence_rejoin_room, gw);
+    else
+        presence_tick(gw); /* registers this node; its answer announces what is here */
 }
 
-/* presence with "user": online anywhere in the cluster, from the subscriber count of the
- * user's direct-message channel (no extra state to keep or expire). */
-static void presence_user_request(struct gateway *gw, struct session *s,
-                                  const struct proto_request *req)
+/* ---- requests ---- */
+
+static void presence_on_online(void *arg, struct bus_reply *r)
 {
-    char ch[BUS_CHANNEL_MAX];
-    snprintf(ch, sizeof(ch), "%s:u:{%s}:ch", gw->cfg->redis_prefix, req->to);
-    const char *argv[] = {ch};
-    struct bus_cmd *cmd = bus_script_new(REDIS_SCRIPT_USER_ONLINE, 1, 1, argv);
-    if (!cmd || !(cmd->id_json = strdup(req->id))) {
-        bus_cmd_discard(cmd);
-        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
-        return;
+    (void)arg;
+    struct session *s = r->echo.ptr;
+    const char *id = r->echo.text ? r->echo.text : "";
+    if (s->wsi) {
+        if (r->status != BUS_OK)
+            session_send_error(s, id, PROTO_ERR_UNAVAILABLE, "presence store unavailable");
+        else
+            session_send_json(s, proto_encode_user_status(id, r->echo.name, r->integer > 0));
     }
-    snprintf(cmd->room, sizeof(cmd->room), "%s", req->to);
-    cmd->purpose = PRESENCE_USER_PURPOSE;
-    session_submit(s, cmd);
+    session_release(s);
+}
+
+static void presence_on_list(void *arg, struct bus_reply *r)
+{
+    (void)arg;
+    struct session *s = r->echo.ptr;
+    const char *id = r->echo.text ? r->echo.text : "";
+    if (s->wsi && r->status != BUS_OK) {
+        session_send_error(s, id, PROTO_ERR_UNAVAILABLE, "presence store unavailable");
+    } else if (s->wsi) {
+        size_t n = r->nstrings / 2;
+        const char **users = calloc(n + 1, sizeof(*users));
+        const char **names = calloc(n + 1, sizeof(*names));
+        if (!users || !names) {
+            session_send_error(s, id, PROTO_ERR_INTERNAL, "out of memory");
+        } else {
+            for (size_t i = 0; i < n; i++) {
+                users[i] = r->strings[2 * i];
+                names[i] = r->strings[2 * i + 1][0] ? r->strings[2 * i + 1] : NULL;
+            }
+            session_send_json(s, proto_encode_presence(id, r->echo.name,
+                                                       (const char *const *)users,
+                                                       (const char *const *)names, n));
+        }
+        free(users);
+        free(names);
+    }
+    session_release(s);
 }
 
 void presence_request(struct gateway *gw, struct session *s, const struct proto_request *req,
                       struct room *room)
 {
-    if (!room) {
-        presence_user_request(gw, s, req);
-        return;
+    struct bus_cmd *cmd;
+    const char *key = room ? room->name : req->to;
+    if (room) {
+        struct presence_keys k;
+        presence_keys(gw, room->name, NULL, gw->presence_node, &k);
+        const char *argv[] = {k.users, k.names};
+        cmd = bus_script(BUS_SCRIPT_PRESENCE_LIST, room->name, false, 2, 2, argv,
+                         presence_on_list, gw);
+    } else {
+        /* Online anywhere: nodes subscribe a user's channel while they hold the user. */
+        char ch[REDIS_NAME_MAX];
+        redis_user_channel(&gw->names, req->to, ch);
+        const char *argv[] = {ch, "online", store_sharded(gw)};
+        cmd = bus_script(BUS_SCRIPT_ONLINE, req->to, true, 1, 3, argv, presence_on_online, gw);
     }
-    char users[BUS_CHANNEL_MAX], names[BUS_CHANNEL_MAX], now_s[24];
-    presence_keys(gw, room->name, NULL, NULL, users, names, NULL, sizeof(users));
-    snprintf(now_s, sizeof(now_s), "%" PRId64, gateway_now_ms());
-    const char *argv[] = {users, names, now_s};
-    struct bus_cmd *cmd = bus_script_new(REDIS_SCRIPT_PRESENCE_LIST, 2, 3, argv);
-    if (!cmd || !(cmd->id_json = strdup(req->id))) {
+    struct bus_echo *e = cmd ? bus_cmd_echo(cmd) : NULL;
+    if (!cmd || !(e->text = strdup(req->id))) {
         bus_cmd_discard(cmd);
         session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
         return;
     }
-    snprintf(cmd->room, sizeof(cmd->room), "%s", room->name);
-    cmd->purpose = PRESENCE_LIST_PURPOSE;
+    snprintf(e->name, sizeof(e->name), "%s", key);
+    e->ptr = s;
     session_submit(s, cmd);
-}
-
-void presence_on_script(struct gateway *gw, struct bus_event *ev)
-{
-    (void)gw;
-    struct session *s = ev->owner;
-    if (ev->purpose == PRESENCE_USER_PURPOSE) {
-        if (s->wsi) {
-            if (ev->status != 0 || ev->nstrings != 2)
-                session_send_error(s, ev->id_json, PROTO_ERR_UNAVAILABLE,
-                                   "presence store unavailable");
-            else
-                session_send_json(s, proto_encode_user_status(ev->id_json, ev->room,
-                                                              strtoll(ev->strings[1], NULL, 10) > 0));
-        }
-        session_release(s);
-        return;
-    }
-    if (ev->purpose != PRESENCE_LIST_PURPOSE)
-        return;
-    if (s->wsi) {
-        if (ev->status != 0) {
-            session_send_error(s, ev->id_json, PROTO_ERR_UNAVAILABLE, "presence store unavailable");
-        } else {
-            size_t n = ev->nstrings / 2;
-            const char **users = calloc(n + 1, sizeof(*users));
-            const char **names = calloc(n + 1, sizeof(*names));
-            if (!users || !names) {
-                session_send_error(s, ev->id_json, PROTO_ERR_INTERNAL, "out of memory");
-            } else {
-                for (size_t i = 0; i < n; i++) {
-                    users[i] = ev->strings[2 * i];
-                    names[i] = ev->strings[2 * i + 1][0] ? ev->strings[2 * i + 1] : NULL;
-                }
-                session_send_json(s, proto_encode_presence(ev->id_json, ev->room,
-                                                           (const char *const *)users,
-                                                           (const char *const *)names, n));
-            }
-            free(users);
-            free(names);
-        }
-    }
-    session_release(s);
 }

@@ -126,7 +126,8 @@ void requests_dispatch(struct session *s, const struct proto_request *req)
     }
     if (!requests_take_budget(s, req, k->budget, silent))
         return;
-    if ((k->flags & REQ_REDIS) && !shard_ready(gw, req->room[0] ? req->room : req->to)) {
+    if ((k->flags & REQ_REDIS) &&
+        !store_ready(gw, req->room[0] ? req->room : req->to, !req->room[0])) {
         if (req->type == PROTO_PUBLISH)
             gw->metrics.publish_failures++;
         if (!silent)
@@ -136,20 +137,54 @@ void requests_dispatch(struct session *s, const struct proto_request *req)
     k->handler(s, req, room);
 }
 
-static void requests_publish(struct session *s, const struct proto_request *req,
-                             struct room *room)
+/* The publish script answered {offset, epoch}: ack (or unavailable: nothing was sent). */
+static void requests_on_published(void *arg, struct bus_reply *r)
 {
-    struct gateway *gw = s->gw;
-    struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_PUBLISH, req->room);
-    int64_t ts = gateway_now_ms();
-    if (!cmd || proto_encode_message_parts(req->room, ts, s->claims->sub, s->claims->name,
-                                           req->text, req->text_len, NULL, &cmd->head,
-                                           &cmd->tail) != 0 ||
-        !(cmd->id_json = strdup(req->id))) {
+    struct session *s = r->echo.ptr;
+    struct gateway *gw = arg;
+    const char *id = r->echo.text ? r->echo.text : "";
+    metrics_observe(&gw->metrics.publish_rtt, (double)(gateway_mono_ns() - r->echo.t) / 1e9);
+    if (s->wsi) {
+        if (r->status == BUS_OK && r->nstrings == 2) {
+            session_send_json(s, proto_encode_ack(id, r->echo.name,
+                                                  strtoull(r->strings[0], NULL, 10),
+                                                  (int64_t)r->echo.a));
+        } else {
+            gw->metrics.publish_failures++;
+            session_send_error(s, id, PROTO_ERR_UNAVAILABLE, "message store unavailable; not sent");
+        }
+    }
+    session_release(s);
+}
+
+/* Fills the echo every acked request carries (id, ts, submit time) and submits for s. */
+static void requests_submit_acked(struct session *s, const struct proto_request *req,
+                                  struct bus_cmd *cmd, const char *name, int64_t ts)
+{
+    struct bus_echo *e = cmd ? bus_cmd_echo(cmd) : NULL;
+    if (!cmd || !(e->text = strdup(req->id))) {
         bus_cmd_discard(cmd);
         session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
         return;
     }
+    snprintf(e->name, sizeof(e->name), "%s", name);
+    e->a = (uint64_t)ts;
+    e->t = gateway_mono_ns();
+    session_submit(s, cmd);
+}
+
+static void requests_publish(struct session *s, const struct proto_request *req,
+                             struct room *room)
+{
+    struct gateway *gw = s->gw;
+    char *head = NULL, *tail = NULL;
+    int64_t ts = gateway_now_ms();
+    struct bus_cmd *cmd = NULL;
+    if (proto_encode_message_parts(req->room, ts, s->claims->sub, s->claims->name, req->text,
+                                   req->text_len, NULL, &head, &tail) == 0)
+        cmd = store_publish_cmd(gw, req->room, head, tail, s->conn_id, requests_on_published, gw);
+    free(head);
+    free(tail);
     /* A message ends its sender's typing in the room: the next keystroke is relayed at once,
      * and a later state:false has nothing left to end. */
     struct session_room *sr = session_room_find(s, room);
@@ -157,76 +192,46 @@ static void requests_publish(struct session *s, const struct proto_request *req,
         sr->typing_ms = 0;
         sr->typing_on = false;
     }
-    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    cmd->ts_ms = ts;
-    cmd->t_submit_ns = gateway_mono_ns();
     gw->metrics.publishes++;
-    session_submit(s, cmd);
+    requests_submit_acked(s, req, cmd, req->room, ts);
 }
 
-void session_on_published(struct gateway *gw, struct bus_event *ev)
+/* The direct reached Redis: ack (its reply counts the nodes that hold the target). */
+static void requests_on_direct_sent(void *arg, struct bus_reply *r)
 {
-    struct session *s = ev->owner;
-    if (ev->t_submit_ns)
-        metrics_observe(&gw->metrics.publish_rtt,
-                        (double)(gateway_mono_ns() - ev->t_submit_ns) / 1e9);
+    (void)arg;
+    struct session *s = r->echo.ptr;
+    const char *id = r->echo.text ? r->echo.text : "";
     if (s->wsi) {
-        if (ev->status == 0 && ev->direct) {
-            session_send_json(s, proto_encode_ack(ev->id_json, NULL, 0, ev->ts_ms));
-        } else if (ev->status == 0) {
-            session_send_json(s, proto_encode_ack(ev->id_json, ev->room, ev->offset, ev->ts_ms));
-        } else {
-            gw->metrics.publish_failures++;
-            session_send_error(s, ev->id_json, PROTO_ERR_UNAVAILABLE,
-                               "message store unavailable; not sent");
-        }
+        if (r->status == BUS_OK)
+            session_send_json(s, proto_encode_ack(id, NULL, 0, (int64_t)r->echo.a));
+        else
+            session_send_error(s, id, PROTO_ERR_UNAVAILABLE, "message store unavailable; not sent");
     }
     session_release(s);
 }
 
-/* The sender's other connections get a copy of a direct through the sender's user channel. When
- * that channel lives on another Redis instance than the target's, the direct script (run on the
- * target's) cannot reach it: the copy then goes as its own publish on the sender's instance. */
-static void requests_copy_direct_to_self(struct session *s, struct bus_cmd *direct)
-{
-    struct gateway *gw = s->gw;
-    if (shard_bus(gw, direct->room) == shard_bus(gw, s->claims->sub))
-        return;
-    char *target = strdup(direct->room);
-    struct bus_cmd *copy = bus_cmd_new(BUS_CMD_TYPING, s->claims->sub);
-    if (!target || !copy || !(copy->head = strdup(direct->head))) {
-        free(target);
-        if (copy)
-            bus_cmd_discard(copy);
-        return; /* the direct itself still goes; only the copy to the sender is lost */
-    }
-    free(direct->tail);
-    direct->tail = target;
-    copy->user_channel = true;
-    snprintf(copy->sender, sizeof(copy->sender), "%s", s->conn_id);
-    shard_submit(gw, copy);
-}
-
-/* direct: one frame, encoded once, to every connection of the target and the sender's other
- * connections on every node; acked when Redis took it. */
+/* direct: one frame, encoded once, to every connection of the target on every node (acked),
+ * and a copy on the sender's own channel for its other connections (its own command: the two
+ * users' channels may live on different servers). */
 static void requests_direct(struct session *s, const struct proto_request *req,
                             struct room *room)
 {
     (void)room;
-    struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_DIRECT, req->to);
+    struct gateway *gw = s->gw;
     int64_t ts = gateway_now_ms();
-    if (!cmd ||
-        !(cmd->head = proto_encode_direct(s->claims->sub, s->claims->name, req->to, ts,
-                                          req->text, req->text_len, NULL)) ||
-        !(cmd->tail = strdup(s->claims->sub)) || !(cmd->id_json = strdup(req->id))) {
-        bus_cmd_discard(cmd);
-        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
-        return;
+    char *json = proto_encode_direct(s->claims->sub, s->claims->name, req->to, ts, req->text,
+                                     req->text_len, NULL);
+    struct bus_cmd *cmd =
+        json ? store_send_cmd(gw, req->to, true, s->conn_id, json, requests_on_direct_sent, gw)
+             : NULL;
+    if (json && cmd && strcmp(req->to, s->claims->sub) != 0) {
+        struct bus_cmd *copy = store_send_cmd(gw, s->claims->sub, true, s->conn_id, json, NULL, NULL);
+        if (copy)
+            store_submit(gw, copy); /* best effort: the direct itself still goes */
     }
-    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    cmd->ts_ms = ts;
-    requests_copy_direct_to_self(s, cmd);
-    session_submit(s, cmd);
+    free(json);
+    requests_submit_acked(s, req, cmd, req->to, ts);
 }
 
 /* typing: relayed to the room's other connections (sender's other connections included);
@@ -248,13 +253,12 @@ static void requests_typing(struct session *s, const struct proto_request *req,
             return;
         sr->typing_on = false;
     }
-    struct bus_cmd *cmd = bus_cmd_new(BUS_CMD_TYPING, req->room);
-    if (!cmd || !(cmd->head = proto_encode_typing(req->room, s->claims->sub, req->state))) {
-        bus_cmd_discard(cmd);
-        return; /* typing is best effort: never stored, never answered */
-    }
-    snprintf(cmd->sender, sizeof(cmd->sender), "%s", s->conn_id);
-    shard_submit(gw, cmd);
+    char *json = proto_encode_typing(req->room, s->claims->sub, req->state);
+    struct bus_cmd *cmd = json ? store_send_cmd(gw, req->room, false, s->conn_id, json, NULL, NULL)
+                               : NULL;
+    free(json);
+    if (cmd)
+        store_submit(gw, cmd); /* typing is best effort: never stored, never answered */
 }
 
 static void requests_ping(struct session *s, const struct proto_request *req, struct room *room)

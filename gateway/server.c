@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "presence.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -37,18 +38,11 @@ int64_t gateway_mono_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Hands every pending bus event to its handler. */
-static void server_drain_bus(struct gateway *gw)
+void server_on_redis_ready(void *arg)
 {
-    for (int i = 0; i < gw->bus_count; i++) {
-        struct bus_event *ev = bus_take_events(gw->buses[i]);
-        while (ev) {
-            struct bus_event *next = ev->next;
-            rooms_on_event(gw, ev);
-            bus_event_free(ev);
-            ev = next;
-        }
-    }
+    struct gateway *gw = arg;
+    rooms_on_ready(gw);
+    presence_on_ready(gw);
 }
 
 /* Path of the request (without query), into buf. */
@@ -72,7 +66,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        server_drain_bus(gw);
+        bus_run_events(gw->bus); /* every completion and push, in order */
         return 0;
 
     case LWS_CALLBACK_HTTP:

@@ -8,7 +8,9 @@
 
 /* Creates gw->context listening on cfg port/bind; -1 with a log line on failure. */
 int server_create(struct gateway *gw);
-/* bus_wake_fn: wakes the connection thread (the only lws call safe from another thread). */
+/* bus hook: a Redis server is ready (again): rooms and presence catch up. */
+void server_on_redis_ready(void *gw);
+/* bus wake function: wakes the connection thread (the only lws call safe from another thread). */
 void server_wake(void *context);
 
 #endif

@@ -83,9 +83,9 @@ static void session_free(struct session *s)
 
 void session_submit(struct session *s, struct bus_cmd *cmd)
 {
-    cmd->owner = s;
+    bus_cmd_echo(cmd)->ptr = s;
     s->inflight++;
-    shard_submit(s->gw, cmd);
+    store_submit(s->gw, cmd);
 }
 
 void session_release(struct session *s)

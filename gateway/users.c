@@ -21,13 +21,12 @@ struct local_user {
 
 static void users_subscribe(struct gateway *gw, const char *user, bool want)
 {
-    struct bus_cmd *cmd = bus_cmd_new(want ? BUS_CMD_SUBSCRIBE : BUS_CMD_UNSUBSCRIBE, user);
+    struct bus_cmd *cmd = bus_subscribe(user, true, want);
     if (!cmd) {
         log_event(CONFIG_LOG_ERROR, "out_of_memory", "where", "users_subscribe", NULL);
         return;
     }
-    cmd->user_channel = true;
-    shard_submit(gw, cmd);
+    store_submit(gw, cmd);
 }
 
 int users_add(struct gateway *gw, struct session *s)
@@ -81,14 +80,15 @@ void users_remove(struct gateway *gw, struct session *s)
     }
 }
 
-void users_on_direct(struct gateway *gw, struct bus_event *ev)
+void users_on_push(void *arg, struct bus_push *p)
 {
-    struct local_user *u = strmap_get(&gw->users, ev->room);
-    if (!u || !ev->frame)
-        return;
+    struct gateway *gw = arg;
+    struct local_user *u = strmap_get(&gw->users, p->name);
+    if (!u || p->kind != BUS_PUSH_MESSAGE)
+        return; /* directs are not stored: a lost subscription has nothing to read back */
     for (unsigned i = 0; i < u->count; i++) {
         struct session *s = u->sessions[i];
-        if (s->serial != ev->frame->sender_serial)
-            session_enqueue(s, ev->frame);
+        if (s->serial != p->frame->sender_serial)
+            session_enqueue(s, p->frame);
     }
 }

@@ -604,6 +604,46 @@ static void test_redis_url_scheme_is_case_insensitive(void **state)
     assert_string_equal(ep.host, "H");
 }
 
+/* issue 13: Redis Cluster seeds and Sentinels as one URL each. */
+static void test_redis_cluster_and_sentinel_urls(void **state)
+{
+    (void)state;
+    struct gateway_config cfg;
+    const char *noenv[] = {NULL};
+    parse_ok(&cfg, noenv,
+             (const char *[]){"--jwt-secret", "s", "--redis",
+                              "redis+cluster://127.0.0.1:7000,127.0.0.1:7001", NULL});
+    assert_int_equal(cfg.redis_mode, CONFIG_REDIS_CLUSTER);
+    assert_int_equal(cfg.redis_count, 2);
+    assert_int_equal(cfg.redis[1].port, 7001);
+    config_free(&cfg);
+    parse_ok(&cfg, noenv,
+             (const char *[]){"--jwt-secret", "s", "--redis",
+                              "redis+sentinel://10.0.0.1:26379,10.0.0.2:26380/mymaster/2", NULL});
+    assert_int_equal(cfg.redis_mode, CONFIG_REDIS_SENTINEL);
+    assert_int_equal(cfg.redis_count, 2);
+    assert_string_equal(cfg.redis[0].host, "10.0.0.1");
+    assert_int_equal(cfg.redis[1].port, 26380);
+    assert_string_equal(cfg.sentinel_master, "mymaster");
+    assert_int_equal(cfg.sentinel_db, 2);
+    config_free(&cfg);
+    parse_ok(&cfg, noenv, (const char *[]){"--jwt-secret", "s", NULL});
+    assert_int_equal(cfg.redis_mode, CONFIG_REDIS_PLAIN);
+    config_free(&cfg);
+    assert_prefix(parse_error(noenv, (const char *[]){"--jwt-secret", "s", "--redis",
+                                                      "redis+sentinel://h:1", NULL}),
+                  "--redis (REDIS_URL): redis+sentinel:// needs /<master name>");
+    assert_prefix(parse_error(noenv, (const char *[]){"--jwt-secret", "s", "--redis",
+                                                      "redis+sentinel://h:1/m/99", NULL}),
+                  "--redis (REDIS_URL): database after");
+    assert_prefix(parse_error(noenv, (const char *[]){"--jwt-secret", "s", "--redis",
+                                                      "redis+cluster://h:1/3", NULL}),
+                  "--redis (REDIS_URL): Redis Cluster has only database 0");
+    assert_prefix(parse_error(noenv, (const char *[]){"--jwt-secret", "s", "--redis",
+                                                      "redis+cluster://", NULL}),
+                  "--redis (REDIS_URL): at least one");
+}
+
 static void test_redis_url_rejects_bad(void **state)
 {
     (void)state;
@@ -927,6 +967,8 @@ static const struct {
     {"--bind", "GATEWAY_BIND", "all"},
     {"--node-id", "NODE_ID", "hostname-pid"},
     {"--redis", "REDIS_URL", "redis://127.0.0.1:6379/0"},
+    {"--redis-wait", "REDIS_WAIT", "0"},
+    {"--redis-wait-timeout", "REDIS_WAIT_TIMEOUT", "500"},
     {"--redis-prefix", "REDIS_PREFIX", "chat"},
     {"--jwt-alg", "JWT_ALG", "HS256"},
     {"--jwt-secret", "JWT_SECRET", "none"},
@@ -1135,6 +1177,7 @@ int main(void)
         cmocka_unit_test(test_redis_url_trailing_slash_is_db_zero),
         cmocka_unit_test(test_redis_url_ipv6_in_brackets),
         cmocka_unit_test(test_redis_url_scheme_is_case_insensitive),
+        cmocka_unit_test(test_redis_cluster_and_sentinel_urls),
         cmocka_unit_test(test_redis_url_rejects_bad),
         cmocka_unit_test(test_redis_list_flag),
         cmocka_unit_test(test_redis_list_from_env_replaced_by_flag),

@@ -1,0 +1,449 @@
+/*
+ * bus_topology — which Redis server holds a key, for the three kinds of --redis (bus thread).
+ *
+ * plain     The configured instances, in order; a key lives on shard_index(key, n) (a stable
+ *           hash every node agrees on without coordination). One instance down affects only
+ *           its keys.
+ * cluster   The seeds are connected first; CLUSTER SLOTS from any connected one gives the slot
+ *           map, and every master in it gets a server (connections made on demand). The map is
+ *           read again on every MOVED, every unsolicited sunsubscribe, every server loss, every
+ *           30 s, and every 250 ms while some slot has no ready master. A slot whose master is
+ *           not ready is answered unavailable at once. A slot whose owner changed while the old
+ *           owner was down counts as a failover seen.
+ * sentinel  The Sentinels are asked in turn for the master's address
+ *           (SENTINEL get-master-addr-by-name), the answer is confirmed with ROLE
+ *           (bus_server.c), and asked again on every loss of the master; `+switch-master` on a
+ *           Sentinel's pub/sub only makes that happen at once.
+ * Readiness is published for other threads: per slot (cluster) or as all/any flags.
+ */
+#include "bus_internal.h"
+
+#include "log.h"
+#include "shard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOPOLOGY_REFRESH_IDLE_S 30
+#define TOPOLOGY_REFRESH_FAST_MS 250
+#define SENTINEL_RETRY_MS 200
+
+bool bus_topology_sharded(const struct bus *bus)
+{
+    return bus->mode == CONFIG_REDIS_CLUSTER;
+}
+
+struct bus_server *bus_topology_server_at(struct bus *bus, const char *host, int port)
+{
+    for (int i = 0; i < bus->server_count; i++) {
+        struct bus_server *s = bus->servers[i];
+        if (s->role == BUS_ROLE_DATA && s->port == port && strcmp(s->host, host) == 0)
+            return s;
+    }
+    struct bus_server *s = bus_server_add(bus, host, port, 0, BUS_ROLE_DATA);
+    if (s)
+        bus_server_connect(s);
+    return s;
+}
+
+/* The server a cluster slot's map node maps to (created on first sight). */
+static struct bus_server *topology_slot_server(struct bus *bus, unsigned slot)
+{
+    uint16_t node = bus->map->owner[slot];
+    if (node == SLOT_MAP_NONE)
+        return NULL;
+    const struct slot_map_node *n = &bus->map->nodes[node];
+    return bus_topology_server_at(bus, n->host, n->port);
+}
+
+struct bus_server *bus_route(struct bus *bus, const char *key, bool user)
+{
+    (void)user;
+    struct bus_server *s = NULL;
+    if (bus->mode == CONFIG_REDIS_CLUSTER)
+        s = topology_slot_server(bus, keyslot_of_tag(key));
+    else if (bus->mode == CONFIG_REDIS_SENTINEL)
+        s = bus->sentinel_data >= 0 ? bus->servers[bus->sentinel_data] : NULL;
+    else
+        s = bus->servers[shard_index(key, (size_t)bus->data_count)];
+    return bus_server_ready(s) ? s : NULL;
+}
+
+void bus_topology_update_ready(struct bus *bus)
+{
+    bool all = true, any = false;
+    if (bus->mode == CONFIG_REDIS_CLUSTER) {
+        bool ready_node[SLOT_MAP_NODES_MAX];
+        for (size_t i = 0; i < bus->map->node_count; i++) {
+            struct bus_server *s = NULL;
+            for (int j = 0; j < bus->server_count && !s; j++)
+                if (bus->servers[j]->port == bus->map->nodes[i].port &&
+                    strcmp(bus->servers[j]->host, bus->map->nodes[i].host) == 0)
+                    s = bus->servers[j];
+            ready_node[i] = bus_server_ready(s);
+        }
+        for (unsigned slot = 0; slot < KEYSLOT_COUNT; slot++) {
+            uint16_t o = bus->map->owner[slot];
+            bool r = o != SLOT_MAP_NONE && ready_node[o];
+            atomic_store_explicit(&bus->slot_ready[slot], r, memory_order_relaxed);
+            all &= r;
+            any |= r;
+        }
+    } else {
+        int first = bus->mode == CONFIG_REDIS_SENTINEL ? bus->sentinel_data : 0;
+        int count = bus->mode == CONFIG_REDIS_SENTINEL ? 1 : bus->data_count;
+        for (int i = 0; i < count; i++) {
+            bool r = first >= 0 && bus_server_ready(bus->servers[first + i]);
+            all &= r;
+            any |= r;
+        }
+    }
+    atomic_store(&bus->all_ready, all);
+    atomic_store(&bus->any_ready, any);
+    /* Not all covered: read the map again soon. */
+    if (bus->mode == CONFIG_REDIS_CLUSTER && !all && !bus->closing)
+        bus_topology_refresh(bus, NULL);
+}
+
+/* ---- cluster: the slot map ---- */
+
+static void topology_arm_refresh(struct bus *bus, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    if (!evtimer_pending(bus->refresh_ev, NULL))
+        evtimer_add(bus->refresh_ev, &tv);
+}
+
+/* One range of CLUSTER SLOTS: [start, end, [host, port, id], replicas...]. */
+static bool topology_range(struct slot_map *m, const redisReply *r, unsigned *first,
+                           unsigned *last, int *node)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER)
+        return false;
+    const redisReply *master = r->element[2];
+    if (master->type != REDIS_REPLY_ARRAY || master->elements < 2 ||
+        master->element[0]->type != REDIS_REPLY_STRING ||
+        master->element[1]->type != REDIS_REPLY_INTEGER)
+        return false;
+    *first = (unsigned)r->element[0]->integer;
+    *last = (unsigned)r->element[1]->integer;
+    const char *host = master->element[0]->str[0] ? master->element[0]->str : "127.0.0.1";
+    *node = slot_map_node(m, host, (int)master->element[1]->integer);
+    return *node >= 0;
+}
+
+/* Counts a failover for every slot whose owner changed while the old owner was not ready. */
+static void topology_count_failovers(struct bus *bus, const struct slot_map *next)
+{
+    bool seen[SLOT_MAP_NODES_MAX] = {false};
+    for (unsigned slot = 0; slot < KEYSLOT_COUNT; slot++) {
+        uint16_t o = bus->map->owner[slot], n = next->owner[slot];
+        if (o == SLOT_MAP_NONE || n == SLOT_MAP_NONE || seen[o])
+            continue;
+        const struct slot_map_node *a = &bus->map->nodes[o], *b = &next->nodes[n];
+        if (a->port == b->port && strcmp(a->host, b->host) == 0)
+            continue;
+        struct bus_server *old = NULL;
+        for (int j = 0; j < bus->server_count && !old; j++)
+            if (bus->servers[j]->port == a->port && strcmp(bus->servers[j]->host, a->host) == 0)
+                old = bus->servers[j];
+        if (old && !bus_server_ready(old)) {
+            seen[o] = true;
+            atomic_fetch_add(&bus->failovers, 1);
+            log_event(CONFIG_LOG_WARN, "redis_failover_seen", "old", a->host, NULL);
+        }
+    }
+}
+
+/* Servers that own no slot any more are let go (a dead master replaced by its replica). */
+static void topology_release_idle(struct bus *bus)
+{
+    for (int i = 0; i < bus->server_count; i++) {
+        struct bus_server *s = bus->servers[i];
+        bool owns = false;
+        for (size_t n = 0; n < bus->map->node_count && !owns; n++)
+            owns = s->port == bus->map->nodes[n].port &&
+                   strcmp(s->host, bus->map->nodes[n].host) == 0;
+        bool seed = i < bus->cfg->redis_count;
+        if (!owns && !seed && s->wanted) {
+            s->wanted = false;
+            bus_server_drop(s, NULL);
+        } else if (owns && !s->wanted) {
+            s->wanted = true;
+            bus_server_connect(s);
+        }
+    }
+}
+
+static void topology_on_slots(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    struct bus_server *from = ac->data;
+    struct bus *bus = from->bus;
+    redisReply *reply = r;
+    bus->refresh_inflight = false;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || bus->closing) {
+        topology_arm_refresh(bus, TOPOLOGY_REFRESH_FAST_MS);
+        return;
+    }
+    struct slot_map *next = malloc(sizeof(*next));
+    if (!next)
+        return;
+    slot_map_init(next);
+    for (size_t i = 0; i < reply->elements; i++) {
+        unsigned first, last;
+        int node;
+        if (topology_range(next, reply->element[i], &first, &last, &node))
+            slot_map_assign(next, first, last, (unsigned)node);
+    }
+    topology_count_failovers(bus, next);
+    free(bus->map);
+    bus->map = next;
+    atomic_fetch_add(&bus->refreshes, 1);
+    for (size_t n = 0; n < next->node_count; n++)
+        bus_topology_server_at(bus, next->nodes[n].host, next->nodes[n].port);
+    topology_release_idle(bus);
+    bus_topology_update_ready(bus);
+    bus_channels_reconcile_all(bus);
+    bus_publish_snapshot(bus);
+    topology_arm_refresh(bus, atomic_load(&bus->all_ready) ? TOPOLOGY_REFRESH_IDLE_S * 1000
+                                                           : TOPOLOGY_REFRESH_FAST_MS);
+}
+
+/* Sends CLUSTER SLOTS to a connected server: a ready master first, else any seed. */
+static void topology_fetch_slots(struct bus *bus)
+{
+    if (bus->refresh_inflight || bus->closing)
+        return;
+    struct bus_server *pick = NULL;
+    for (int pass = 0; pass < 2 && !pick; pass++)
+        for (int i = 0; i < bus->server_count && !pick; i++) {
+            struct bus_server *s = bus->servers[i];
+            if (s->cmd && s->cmd_up && (pass == 1 || bus_server_ready(s)))
+                pick = s;
+        }
+    if (!pick) {
+        topology_arm_refresh(bus, TOPOLOGY_REFRESH_FAST_MS);
+        return;
+    }
+    if (redisAsyncCommand(pick->cmd, topology_on_slots, NULL, "CLUSTER SLOTS") == REDIS_OK) {
+        bus->refresh_inflight = true;
+        bus->refreshed_ns = bus_now_ns();
+    }
+}
+
+void bus_topology_refresh(struct bus *bus, const char *why)
+{
+    if (bus->mode != CONFIG_REDIS_CLUSTER || bus->closing)
+        return;
+    (void)why;
+    /* At most one in flight, and not more often than the fast period. */
+    if (bus_now_ns() - bus->refreshed_ns < TOPOLOGY_REFRESH_FAST_MS * 1000000ll) {
+        topology_arm_refresh(bus, TOPOLOGY_REFRESH_FAST_MS);
+        return;
+    }
+    if (evtimer_pending(bus->refresh_ev, NULL))
+        evtimer_del(bus->refresh_ev);
+    topology_fetch_slots(bus);
+}
+
+void bus_topology_moved(struct bus *bus, unsigned slot, const char *host, int port)
+{
+    if (bus->mode != CONFIG_REDIS_CLUSTER || slot >= KEYSLOT_COUNT)
+        return;
+    int node = slot_map_node(bus->map, host, port);
+    if (node >= 0) {
+        slot_map_assign(bus->map, slot, slot, (unsigned)node);
+        bus_topology_server_at(bus, host, port);
+        bus_topology_update_ready(bus);
+    }
+    bus_topology_refresh(bus, "moved");
+}
+
+/* ---- sentinel ---- */
+
+static void topology_resolve(struct bus *bus);
+
+static void topology_retry_resolve(struct bus *bus)
+{
+    bus->resolving = false;
+    topology_arm_refresh(bus, SENTINEL_RETRY_MS);
+}
+
+static void topology_on_master_addr(redisAsyncContext *ac, void *r, void *privdata)
+{
+    (void)privdata;
+    struct bus_server *sentinel = ac->data;
+    struct bus *bus = sentinel->bus;
+    redisReply *reply = r;
+    if (bus->closing)
+        return;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+        topology_retry_resolve(bus); /* this Sentinel does not know: the next one */
+        return;
+    }
+    const char *host = reply->element[0]->str;
+    int port = atoi(reply->element[1]->str);
+    struct bus_server *cur = bus->sentinel_data >= 0 ? bus->servers[bus->sentinel_data] : NULL;
+    bus->resolving = false;
+    if (cur && cur->port == port && strcmp(cur->host, host) == 0) {
+        cur->wanted = true;
+        bus_server_connect(cur);
+        return;
+    }
+    struct bus_server *s = NULL;
+    for (int i = 0; i < bus->server_count && !s; i++)
+        if (bus->servers[i]->role == BUS_ROLE_DATA && bus->servers[i]->port == port &&
+            strcmp(bus->servers[i]->host, host) == 0)
+            s = bus->servers[i];
+    if (!s)
+        s = bus_server_add(bus, host, port, bus->cfg->sentinel_db, BUS_ROLE_DATA);
+    if (!s)
+        return;
+    if (cur) {
+        cur->wanted = false;
+        bus_server_drop(cur, "master moved");
+        atomic_fetch_add(&bus->failovers, 1);
+    }
+    log_event(CONFIG_LOG_INFO, "redis_master_resolved", "host", host, "port",
+              reply->element[1]->str, NULL);
+    bus->sentinel_data = s->index;
+    s->wanted = true;
+    bus_server_connect(s);
+    bus_topology_update_ready(bus);
+    bus_publish_snapshot(bus);
+}
+
+/* Asks the next connected Sentinel where the master is. */
+static void topology_resolve(struct bus *bus)
+{
+    if (bus->resolving || bus->closing)
+        return;
+    int n = bus->cfg->redis_count;
+    for (int k = 0; k < n; k++) {
+        struct bus_server *sen = bus->servers[(bus->sentinel_next + k) % n];
+        if (!sen->cmd || !sen->cmd_up)
+            continue;
+        bus->sentinel_next = (sen->index + 1) % n;
+        if (redisAsyncCommand(sen->cmd, topology_on_master_addr, NULL,
+                              "SENTINEL get-master-addr-by-name %s",
+                              bus->cfg->sentinel_master) == REDIS_OK) {
+            bus->resolving = true;
+            return;
+        }
+    }
+    topology_retry_resolve(bus);
+}
+
+/* +switch-master <name> <old ip> <old port> <new ip> <new port>: ask again at once. */
+static void topology_on_sentinel_push(struct bus_server *s, redisReply *r)
+{
+    struct bus *bus = s->bus;
+    if (!r) {
+        bus_sconn_close(s->sub);
+        s->sub = NULL;
+        s->sub_up = false;
+        return; /* watched again from the next Sentinel that is up (bus_topology_server_ready) */
+    }
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        r->element[2]->type == REDIS_REPLY_STRING && r->element[0]->type == REDIS_REPLY_STRING &&
+        strcmp(r->element[0]->str, "message") == 0) {
+        size_t nlen = strlen(bus->cfg->sentinel_master);
+        if (strncmp(r->element[2]->str, bus->cfg->sentinel_master, nlen) == 0 &&
+            r->element[2]->str[nlen] == ' ') {
+            log_event(CONFIG_LOG_INFO, "redis_switch_master", "event", r->element[2]->str, NULL);
+            bus->resolving = false;
+            topology_resolve(bus);
+        }
+    }
+}
+
+static void topology_sentinel_sub_up(struct bus_server *s)
+{
+    s->sub_up = true;
+    const char *argv[] = {"SUBSCRIBE", "+switch-master"};
+    size_t lens[] = {9, 14};
+    bus_sconn_command(s->sub, 2, argv, lens);
+}
+
+/* Keeps one Sentinel's +switch-master subscription open. */
+static void topology_watch_sentinels(struct bus *bus)
+{
+    for (int i = 0; i < bus->cfg->redis_count; i++)
+        if (bus->servers[i]->sub)
+            return;
+    for (int i = 0; i < bus->cfg->redis_count; i++) {
+        struct bus_server *s = bus->servers[i];
+        if (s->cmd_up) {
+            s->sub = bus_sconn_open(s, topology_on_sentinel_push, topology_sentinel_sub_up);
+            return;
+        }
+    }
+}
+
+/* ---- events from servers ---- */
+
+void bus_topology_server_ready(struct bus_server *s)
+{
+    struct bus *bus = s->bus;
+    if (bus->mode == CONFIG_REDIS_SENTINEL && s->role == BUS_ROLE_SENTINEL) {
+        topology_watch_sentinels(bus);
+        if (bus->sentinel_data < 0 || !bus_server_ready(bus->servers[bus->sentinel_data]))
+            topology_resolve(bus);
+        return;
+    }
+    if (bus->mode == CONFIG_REDIS_CLUSTER && bus->map->node_count == 0)
+        bus_topology_refresh(bus, "first");
+    bus_topology_update_ready(bus);
+}
+
+void bus_topology_server_lost(struct bus_server *s)
+{
+    struct bus *bus = s->bus;
+    bus_topology_update_ready(bus);
+    if (bus->closing)
+        return;
+    if (bus->mode == CONFIG_REDIS_CLUSTER) {
+        bus_topology_refresh(bus, "server lost");
+    } else if (bus->mode == CONFIG_REDIS_SENTINEL && s->role == BUS_ROLE_DATA &&
+               s->index == bus->sentinel_data) {
+        /* Never reuse a master address across a loss: ask the Sentinels again. */
+        s->wanted = false;
+        bus->resolving = false;
+        topology_resolve(bus);
+    }
+}
+
+static void topology_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct bus *bus = arg;
+    if (bus->mode == CONFIG_REDIS_CLUSTER)
+        topology_fetch_slots(bus);
+    else if (bus->mode == CONFIG_REDIS_SENTINEL && !bus_server_ready(bus->sentinel_data >= 0
+                                                                        ? bus->servers[bus->sentinel_data]
+                                                                        : NULL))
+        topology_resolve(bus);
+}
+
+int bus_topology_start(struct bus *bus)
+{
+    const struct gateway_config *cfg = bus->cfg;
+    bus->refresh_ev = evtimer_new(bus->base, topology_on_timer, bus);
+    if (!bus->refresh_ev)
+        return -1;
+    enum bus_role role = bus->mode == CONFIG_REDIS_SENTINEL ? BUS_ROLE_SENTINEL : BUS_ROLE_DATA;
+    for (int i = 0; i < cfg->redis_count; i++)
+        if (!bus_server_add(bus, cfg->redis[i].host, cfg->redis[i].port, cfg->redis[i].db, role))
+            return -1;
+    bus->data_count = bus->mode == CONFIG_REDIS_PLAIN ? cfg->redis_count : 0;
+    for (int i = 0; i < cfg->redis_count; i++)
+        bus_server_connect(bus->servers[i]);
+    bus_publish_snapshot(bus);
+    return 0;
+}
