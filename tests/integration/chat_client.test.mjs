@@ -1,9 +1,11 @@
-// web/chat-client.js, the demo's reusable client, run in Node against real gateways (npm `ws`
-// stands in for the browser's WebSocket; the code is the same file the page loads). Checked:
-// requests resolve with their replies and reject with the server's error code; after its node
-// dies the client reconnects by itself with backoff, re-joins its room with since:{offset,
-// epoch}, and hands the app every message published meanwhile exactly once and in order; a
-// request made while disconnected waits and is sent after the reconnect.
+// web/chat-client.js — the copy of the @chat-gateway/client package the demo page loads (built
+// from clients/js/src by clients/js/scripts/build.mjs) — run in Node against real gateways, with
+// npm `ws` as the global WebSocket, as in a browser. Issue 11: Node 18 must load it (web/ has a
+// package.json saying its .js files are ES modules). Checked: requests resolve with their
+// replies and reject with the server's error code; after its node dies the client reconnects
+// by itself with backoff, re-joins its room with since:{offset, epoch}, and hands the app every
+// message published meanwhile exactly once and in order; a publish made while disconnected
+// waits in the offline queue and is sent after the reconnect.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
@@ -67,9 +69,9 @@ describe('chat-client.js', () => {
 
         const joined = await chat.join(ROOM);
         assert.equal(joined.type, 'joined');
-        assert.deepEqual(chat.joinedRooms, [ROOM]);
+        assert.deepEqual(chat.rooms, [ROOM]);
         await assert.rejects(chat.join('bad room!'), (err) => err instanceof ChatError && err.code === 'invalid_room');
-        assert.deepEqual(chat.joinedRooms, [ROOM], 'a refused join is forgotten');
+        assert.deepEqual(chat.rooms, [ROOM], 'a refused join is forgotten');
 
         other = await connect(nodeB.url, { token: token({ sub: 'other' }), label: 'other' });
         await other.request({ type: 'join', room: ROOM });
@@ -81,6 +83,8 @@ describe('chat-client.js', () => {
         const third = nextEvent(chat, 'message', (f) => f.text === 'before 3'); // listen first
         for (let i = 1; i <= 3; i++) await other.request({ type: 'publish', room: ROOM, text: `before ${i}` });
         await third;
+        const page = await chat.history(ROOM, { limit: 2 });
+        assert.deepEqual(page.messages.map((x) => x.text), ['before 2', 'before 3']);
     });
 
     it('reconnects after its node dies, recovers missed messages once, and sends what waited', async () => {
@@ -98,9 +102,10 @@ describe('chat-client.js', () => {
         const gaps = [];
         chat.on('gap', (g) => gaps.push(g));
         const rejoined = nextEvent(chat, 'joined', (j) => j.rejoin && j.room === ROOM, 15000);
+        const welcomed = nextEvent(chat, 'welcome', () => true, 15000);
         nodeA = await startGateway({ port, redisPort: redis.port, nodeId: 'ca2' });
         const j = await rejoined;
-        assert.equal(chat.welcome.node, 'ca2');
+        assert.equal((await welcomed).node, 'ca2');
         assert.ok(states.includes('connecting') && states.at(-1) === 'open', `states: ${states.join(' → ')}`);
 
         const ack = await queued;
@@ -126,7 +131,7 @@ describe('chat-client.js', () => {
     it('close() stops for good and fails later requests', async () => {
         chat.close();
         assert.equal(chat.state, 'closed');
-        await assert.rejects(chat.publish(ROOM, 'x'), (err) => err.code === 'disconnected');
+        await assert.rejects(chat.publish(ROOM, 'x'), (err) => err.code === 'closed');
         await other.close();
     });
 });
