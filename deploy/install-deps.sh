@@ -2,11 +2,14 @@
 # Installs the Debian 12 packages this project needs. Idempotent: packages already present are
 # not reinstalled, and when nothing is missing it does not even run apt-get.
 #
-#   deploy/install-deps.sh           build + run a cluster (compiler, libraries, redis, nginx)
+#   deploy/install-deps.sh           build + run a cluster (compiler, libraries, redis and
+#                                    redis-sentinel, nginx)
 #   deploy/install-deps.sh --test    also what the tests need (Node.js + npm for the WebSocket
 #                                    tests, Debian's chromium for the browser test,
-#                                    docker-compose + envsubst to check the compose setup)
-#   deploy/install-deps.sh --bench   also what bench/run.sh needs (gnuplot for plots, perf, jq)
+#                                    docker-compose + envsubst to check the compose setup,
+#                                    clang + libFuzzer for tests/fuzz)
+#   deploy/install-deps.sh --bench   also what bench/run.sh needs (gnuplot for plots, perf, jq,
+#                                    strace for the syscall counts)
 # Options combine: deploy/install-deps.sh --test --bench
 # Used by the README commands, tests/run.sh (.ci/run) and the Dockerfile.
 set -euo pipefail
@@ -16,6 +19,7 @@ PACKAGES=(
   libwebsockets-dev libhiredis-dev libevent-dev libcjson-dev libjwt-dev libssl-dev
   libcmocka-dev
   redis-server nginx-light openssl procps ca-certificates curl
+  redis-sentinel
 )
 for opt in "$@"; do
   case "$opt" in
@@ -23,6 +27,11 @@ for opt in "$@"; do
       # docker-compose: `config` validates docker-compose.yml without an engine; gettext-base:
       # envsubst, to render the nginx template as the official nginx image does.
       PACKAGES+=(chromium fonts-dejavu-core docker-compose gettext-base)
+      # clang + libFuzzer for the fuzz harnesses in tests/fuzz/ (skipped when absent);
+      # llvm-14 for llvm-symbolizer, so a crash report names files and lines.
+      PACKAGES+=(clang-14 libclang-rt-14-dev llvm-14)
+      # prometheus: promtool, to check and unit-test deploy/monitoring/alerts.yml.
+      PACKAGES+=(prometheus)
       # Some machines ship node/npm from elsewhere, and Debian's npm then conflicts: only
       # install Debian's when node itself is missing.
       if ! command -v node >/dev/null 2>&1; then
@@ -31,7 +40,7 @@ for opt in "$@"; do
         PACKAGES+=(npm)
       fi
       ;;
-    --bench) PACKAGES+=(gnuplot-nox linux-perf jq) ;;
+    --bench) PACKAGES+=(gnuplot-nox linux-perf jq strace) ;;
     *) echo "install-deps: unknown option $opt (use --test, --bench)" >&2; exit 2 ;;
   esac
 done

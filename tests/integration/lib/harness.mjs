@@ -259,11 +259,13 @@ function diedWhileWaiting(entry) {
  * it answers PING. Returns {port, url, pid, stop(), restart(), kill(sig)}; restart() stops it and
  * starts a fresh, empty one on the same port. `args` are extra redis-server arguments, appended
  * (so they override the defaults, e.g. ['--appendonly', 'yes', '--dir', dir] keeps data across a
- * restart or a kill -9).
+ * restart or a kill -9). `configFile` is passed first, where redis-server wants a config file (a
+ * Sentinel needs one it can rewrite: {configFile, args: ['--sentinel']}); `label` names the log
+ * file (`<label>-<port>.log`, 'redis' by default).
  */
-export async function startRedis({ port: fixedPort, args: extraArgs = [] } = {}) {
+export async function startRedis({ port: fixedPort, args: extraArgs = [], configFile, label = 'redis' } = {}) {
     let port = fixedPort ?? (await freePort());
-    let logFile = path.join(outputDir(), `redis-${port}.log`);
+    let logFile = path.join(outputDir(), `${label}-${port}.log`);
     let entry = null;
     const launch = async () => {
         entry = spawnLogged({
@@ -271,6 +273,7 @@ export async function startRedis({ port: fixedPort, args: extraArgs = [] } = {})
             name: `:${port}`,
             cmd: REDIS_BIN,
             args: [
+                ...(configFile ? [configFile] : []),
                 '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no',
                 ...extraArgs.map(String),
             ],
@@ -297,7 +300,7 @@ export async function startRedis({ port: fixedPort, args: extraArgs = [] } = {})
             if (fixedPort !== undefined || attempt >= 3 || !diedOfPortCollision(entry)) throw err;
             discardAttempt(entry);
             port = await freePort();
-            logFile = path.join(outputDir(), `redis-${port}.log`);
+            logFile = path.join(outputDir(), `${label}-${port}.log`);
         }
     }
     return {
