@@ -15,11 +15,16 @@ cmake -S "$root" -B "$build" -DSANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build "$build" -j"$(nproc)"
 # The optimised build too: it is what deploy/cluster.sh and the bench run, and -O2 enables
 # warnings (e.g. -Wformat-truncation) that a Debug build never sees.
-cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINTEGRATION_TESTS=OFF >/dev/null
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINTEGRATION_TESTS=OFF \
+  -DFUZZ_TESTS=OFF >/dev/null
 cmake --build "$root/build" -j"$(nproc)"
 
 if [ ! -d tests/node_modules ] || [ tests/package-lock.json -nt tests/node_modules ]; then
   (cd tests && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# The JavaScript client package's dev dependencies (typescript for tsc --noEmit, ws).
+if [ ! -d clients/js/node_modules ] || [ clients/js/package-lock.json -nt clients/js/node_modules ]; then
+  (cd clients/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
 # Sanitizers: any report fails the process that made it; leaks are reported at exit.
