@@ -45,6 +45,8 @@ struct room_member {
                           the caller (NULL when none) */
     void *recovery;    /* the caller's state of a join with `since` (NULL when none) */
     uint8_t pending;   /* joined before the room was live; its `joined` is not sent yet */
+    void *held;        /* the caller's: deliveries held for a live member (gateway/reads.c
+                          holds them until `joined` can carry the member's read marker) */
 };
 
 struct room {
@@ -60,6 +62,7 @@ struct room {
     unsigned pending_count;
     bool filling;        /* live, but reading a gap back from the room's log: hold deliveries */
     void *presence;      /* the caller's per-room presence state (NULL when none) */
+    void *reads;         /* the caller's per-room read markers (NULL when none) */
     struct outq backlog; /* messages that arrived while syncing or filling, replayed after */
 
     /* room_sync only (see room_sync.h for their rules) */

@@ -78,6 +78,24 @@ struct bus_cmd *bus_script(enum bus_script script, const char *key, bool user, i
     return c;
 }
 
+struct bus_cmd *bus_command(const char *key, bool user, int argc, const char *const *argv,
+                            bus_done_fn done, void *arg)
+{
+    struct bus_cmd *c = bus_script(BUS_SCRIPT_COUNT, key, user, 0, argc, argv, done, arg);
+    if (c)
+        c->kind = BUS_CMD_RAW;
+    return c;
+}
+
+struct bus_cmd *bus_eval(const char *text, const char *key, bool user, int nkeys, int argc,
+                         const char *const *argv, bus_done_fn done, void *arg)
+{
+    struct bus_cmd *c = bus_script(BUS_SCRIPT_COUNT, key, user, nkeys, argc, argv, done, arg);
+    if (c)
+        c->eval_text = text;
+    return c;
+}
+
 struct bus_cmd *bus_subscribe(const char *name, bool user, bool want)
 {
     struct bus_cmd *c = bus_cmd_alloc(BUS_CMD_SUBSCRIBE, name, user);
@@ -118,6 +136,17 @@ void bus_cmd_discard(struct bus_cmd *cmd)
     bus_cmd_free(cmd);
 }
 
+static void bus_value_free(struct bus_value *v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; i < v->elements; i++)
+        bus_value_free(v->element[i]);
+    free(v->element);
+    free(v->str);
+    free(v);
+}
+
 static void bus_event_free(struct bus_event *ev)
 {
     for (size_t i = 0; i < ev->reply.nstrings; i++)
@@ -127,6 +156,7 @@ static void bus_event_free(struct bus_event *ev)
         frame_unref(ev->reply.frames[i]);
     free(ev->reply.frames);
     free(ev->reply.echo.text);
+    bus_value_free((struct bus_value *)ev->reply.value);
     free(ev->error);
     frame_unref(ev->push.frame);
     free(ev);
@@ -262,6 +292,43 @@ static int bus_parse_frames(struct bus *bus, struct bus_reply *out, const redisR
     return 0;
 }
 
+/* A deep copy of a hiredis reply; NULL on allocation failure. */
+static struct bus_value *bus_value_copy(const redisReply *r)
+{
+    struct bus_value *v = calloc(1, sizeof(*v));
+    if (!v)
+        return NULL;
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        v->type = BUS_VALUE_STRING;
+        v->len = r->len;
+        if (!(v->str = malloc(r->len + 1)))
+            goto fail;
+        memcpy(v->str, r->str, r->len);
+        v->str[r->len] = '\0';
+        return v;
+    case REDIS_REPLY_INTEGER:
+        v->type = BUS_VALUE_INTEGER;
+        v->integer = r->integer;
+        return v;
+    case REDIS_REPLY_ARRAY:
+        v->type = BUS_VALUE_ARRAY;
+        if (r->elements && !(v->element = calloc(r->elements, sizeof(*v->element))))
+            goto fail;
+        for (; v->elements < r->elements; v->elements++)
+            if (!(v->element[v->elements] = bus_value_copy(r->element[v->elements])))
+                goto fail;
+        return v;
+    default:
+        return v; /* nil */
+    }
+fail:
+    bus_value_free(v);
+    return NULL;
+}
+
 void bus_complete(struct bus *bus, struct bus_cmd *cmd, enum bus_status st, redisReply *reply)
 {
     if (!cmd->done) {
@@ -286,8 +353,13 @@ void bus_complete(struct bus *bus, struct bus_cmd *cmd, enum bus_status st, redi
         ev->reply.error = ev->error ? ev->error : "error";
     }
     if (st == BUS_OK && reply) {
-        int rc = cmd->parse == BUS_PARSE_FRAMES ? bus_parse_frames(bus, &ev->reply, reply)
-                                                : bus_parse_strings(&ev->reply, reply);
+        int rc;
+        if (cmd->parse == BUS_PARSE_VALUE)
+            rc = (ev->reply.value = bus_value_copy(reply)) ? 0 : -1;
+        else if (cmd->parse == BUS_PARSE_FRAMES)
+            rc = bus_parse_frames(bus, &ev->reply, reply);
+        else
+            rc = bus_parse_strings(&ev->reply, reply);
         if (rc != 0) {
             st = BUS_ERROR;
             ev->reply.error = "reply not understood";

@@ -67,6 +67,7 @@ struct bus_reply {
     size_t nstrings;
     struct frame **frames; /* BUS_PARSE_FRAMES: stored messages, one reference each */
     size_t nframes;
+    const struct bus_value *value; /* BUS_PARSE_VALUE: the reply as it came */
     struct bus_echo echo;
 };
 
@@ -92,7 +93,18 @@ enum bus_script {
     BUS_SCRIPT_COUNT
 };
 
-enum bus_parse { BUS_PARSE_STRINGS, BUS_PARSE_FRAMES };
+enum bus_parse { BUS_PARSE_STRINGS, BUS_PARSE_FRAMES, BUS_PARSE_VALUE };
+
+/* A whole reply, deep-copied (BUS_PARSE_VALUE), for commands with nested answers. */
+enum bus_value_type { BUS_VALUE_NIL, BUS_VALUE_STRING, BUS_VALUE_INTEGER, BUS_VALUE_ARRAY };
+struct bus_value {
+    enum bus_value_type type;
+    char *str; /* STRING (also status), NUL-terminated, len bytes */
+    size_t len;
+    long long integer;
+    struct bus_value **element; /* ARRAY */
+    size_t elements;
+};
 
 struct bus_cmd;
 
@@ -100,6 +112,14 @@ struct bus_cmd;
  * the arguments, copied. done may be NULL (fire and forget). NULL on allocation failure. */
 struct bus_cmd *bus_script(enum bus_script script, const char *key, bool user, int nkeys,
                            int argc, const char *const *argv, bus_done_fn done, void *arg);
+/* A plain command (argv copied), e.g. XREADGROUP, on the server of key; for modules whose
+ * commands are not scripts. */
+struct bus_cmd *bus_command(const char *key, bool user, int argc, const char *const *argv,
+                            bus_done_fn done, void *arg);
+/* A script given by its text (sent as EVAL every time: for rare commands of modules that keep
+ * their own scripts). text must outlive the command (a string literal). */
+struct bus_cmd *bus_eval(const char *text, const char *key, bool user, int nkeys, int argc,
+                         const char *const *argv, bus_done_fn done, void *arg);
 /* Reply shape (default BUS_PARSE_STRINGS). Frames come from [first, id, msg, id, msg, ...]. */
 void bus_cmd_parse(struct bus_cmd *cmd, enum bus_parse parse);
 /* The publish script: with --redis-wait N the bus also WAITs for N replicas and only then

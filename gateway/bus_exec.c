@@ -221,19 +221,26 @@ static void exec_send(struct bus *bus, struct bus_cmd *cmd)
         bus_complete(bus, cmd, BUS_UNAVAILABLE, NULL);
         return;
     }
-    int n = cmd->argc + 3;
+    /* A raw command goes as it is; a script as EVALSHA (EVAL with its text when the SHA is
+     * unknown, after NOSCRIPT, or for bus_eval's own scripts). */
+    int pre = cmd->kind == BUS_CMD_RAW ? 0 : 3;
+    int n = cmd->argc + pre;
     const char **argv = calloc((size_t)n, sizeof(*argv));
     size_t *lens = calloc((size_t)n, sizeof(*lens));
     char nkeys[16];
     snprintf(nkeys, sizeof(nkeys), "%d", cmd->nkeys);
-    bool text = cmd->with_text || !s->sha[cmd->script][0];
+    bool text = pre && (cmd->eval_text || cmd->with_text || !s->sha[cmd->script][0]);
     int rc = REDIS_ERR;
-    if (argv && lens) {
-        argv[0] = text ? "EVAL" : "EVALSHA";
-        argv[1] = text ? script_text[cmd->script] : s->sha[cmd->script];
-        argv[2] = nkeys;
+    if (argv && lens && n > 0) {
+        if (pre) {
+            argv[0] = text ? "EVAL" : "EVALSHA";
+            argv[1] = cmd->eval_text ? cmd->eval_text
+                      : text         ? script_text[cmd->script]
+                                     : s->sha[cmd->script];
+            argv[2] = nkeys;
+        }
         for (int i = 0; i < cmd->argc; i++)
-            argv[i + 3] = cmd->argv[i];
+            argv[i + pre] = cmd->argv[i];
         for (int i = 0; i < n; i++)
             lens[i] = strlen(argv[i]);
         if (cmd->ask_server >= 0) {

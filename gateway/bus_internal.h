@@ -27,7 +27,7 @@
 #define BUS_SERVERS_MAX SLOT_MAP_NODES_MAX
 #define BUS_CHANNEL_MAX REDIS_NAME_MAX
 
-enum bus_cmd_kind { BUS_CMD_SCRIPT, BUS_CMD_SUBSCRIBE };
+enum bus_cmd_kind { BUS_CMD_SCRIPT, BUS_CMD_SUBSCRIBE, BUS_CMD_RAW };
 
 struct bus_cmd {
     struct bus_cmd *next;
@@ -36,6 +36,7 @@ struct bus_cmd {
     bool user;
     bool want;                  /* SUBSCRIBE: wanted or not */
     enum bus_script script;
+    const char *eval_text;      /* bus_eval: the script's text (EVAL, no SHA) */
     enum bus_parse parse;
     bool publish;               /* the publish script (WAIT, then publish the payload) */
     char **argv;                /* keys then args, each malloc'd */

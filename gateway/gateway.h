@@ -37,6 +37,7 @@ struct gateway {
     struct redis_names names; /* every Redis key and channel name */
     char presence_node[128];  /* this node in presence: node id + boot time */
     bool presence_live;       /* its liveness is registered: presence entries may be written */
+    uint64_t reads_pending;   /* coalesced read events waiting (a hint for reads_tick) */
     uint64_t rng;          /* xorshift state for epoch candidates */
     struct strmap users; /* user id → struct local_user: this node's connections per user */
     struct auth_policy policy;

@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "presence.h"
+#include "reads.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,10 @@ static void requests_history(struct session *s, const struct proto_request *req,
 static void requests_presence(struct session *s, const struct proto_request *req,
                               struct room *room);
 
+static void requests_read(struct session *s, const struct proto_request *req, struct room *room);
+static void requests_unread(struct session *s, const struct proto_request *req,
+                            struct room *room);
+
 static const struct request_kind request_table[PROTO_TYPE_COUNT] = {
     /* join checks the room claim, idempotence and the room limit before Redis: its own. */
     [PROTO_JOIN] = {requests_join, 0, BUDGET_JOIN},
@@ -66,9 +71,8 @@ static const struct request_kind request_table[PROTO_TYPE_COUNT] = {
     [PROTO_HISTORY] = {requests_history, REQ_MEMBER | REQ_REDIS, BUDGET_REQUEST},
     [PROTO_PING] = {requests_ping, 0, BUDGET_NONE},
     [PROTO_REFRESH] = {requests_refresh, 0, BUDGET_NONE},
-    /* read markers (§8) are not served yet: answered unknown_type */
-    [PROTO_READ] = {NULL, REQ_MEMBER | REQ_REDIS, BUDGET_REQUEST},
-    [PROTO_UNREAD] = {NULL, 0, BUDGET_REQUEST},
+    [PROTO_READ] = {requests_read, REQ_MEMBER | REQ_REDIS, BUDGET_REQUEST},
+    [PROTO_UNREAD] = {requests_unread, 0, BUDGET_REQUEST},
 };
 
 /* Takes one token from the request's bucket; false (after answering rate_limited unless
@@ -318,3 +322,15 @@ static void requests_presence(struct session *s, const struct proto_request *req
     presence_request(s->gw, s, req, room);
 }
 
+
+static void requests_read(struct session *s, const struct proto_request *req, struct room *room)
+{
+    reads_mark(s->gw, s, req, room);
+}
+
+static void requests_unread(struct session *s, const struct proto_request *req,
+                            struct room *room)
+{
+    (void)room;
+    reads_unread(s->gw, s, req);
+}

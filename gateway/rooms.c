@@ -132,7 +132,10 @@ static void rooms_fan_out(struct gateway *gw, struct room *room, struct frame *f
         struct session *s = m->session;
         if (m->pending || s->serial == sender_serial)
             continue;
-        session_enqueue(s, frame);
+        if (m->held)
+            reads_hold_frame(m, frame); /* `joined` waits for its read marker */
+        else
+            session_enqueue(s, frame);
         gw->metrics.deliveries++;
     }
 }
@@ -144,16 +147,17 @@ static void rooms_answer_ids(struct gateway *gw, struct room *room,
     struct session *s = a->session;
     if (!s->wsi)
         return;
+    if (a->type == ROOM_SYNC_JOINED) {
+        reads_answer_joined(gw, s, room, a->ids, a->offset, a->epoch, a->recovered);
+        return;
+    }
     for (char *id = a->ids;;) {
         char *nl = strchr(id, '\n');
         if (nl)
             *nl = '\0';
-        if (a->type == ROOM_SYNC_JOINED)
-            reads_answer_joined(gw, s, room, id, a->offset, a->epoch, a->recovered);
-        else
-            session_send_error(s, id, a->error,
-                               a->error == PROTO_ERR_NOT_JOINED ? "left before the join completed"
-                                                                : "message store unavailable");
+        session_send_error(s, id, a->error,
+                           a->error == PROTO_ERR_NOT_JOINED ? "left before the join completed"
+                                                            : "message store unavailable");
         if (!nl)
             break;
         id = nl + 1;
@@ -173,6 +177,7 @@ static void rooms_drop(struct gateway *gw, struct room *room)
     if (cmd)
         store_submit(gw, cmd);
     presence_room_free(gw, room);
+    reads_room_free(room);
     room_registry_remove(&gw->rooms, room);
 }
 
@@ -219,6 +224,7 @@ static bool rooms_perform(struct gateway *gw, struct room *room)
             break;
         case ROOM_SYNC_RESET:
             gw->metrics.epoch_resets++;
+            reads_forget(room); /* the markers went with the old epoch */
             session_send_json(a->session, proto_encode_reset(room->name, a->epoch, a->offset));
             break;
         }
@@ -325,6 +331,9 @@ void rooms_join(struct gateway *gw, struct session *s, const struct proto_reques
 /* Removes s from room (answering a still-pending join with not_joined). */
 static void rooms_remove_member(struct gateway *gw, struct session *s, struct room *room)
 {
+    int idx = room_find_member(room, s);
+    if (idx >= 0)
+        reads_release_hold(&room->members[idx]);
     session_list_remove(s, room);
     presence_member_removed(gw, room, s);
     if (room_sync_leave(&gw->sync, room, s))
@@ -431,7 +440,9 @@ void rooms_on_push(void *arg, struct bus_push *p)
     switch (p->kind) {
     case BUS_PUSH_MESSAGE:
         if (p->offset == 0) {
-            /* Ephemeral (typing, presence): relayed to live members as it comes. */
+            /* Ephemeral (typing, presence, read markers): relayed to live members as it
+             * comes. */
+            reads_seen(room, p->frame);
             if (room->state == ROOM_LIVE)
                 rooms_fan_out(gw, room, p->frame);
             return;
@@ -449,6 +460,7 @@ void rooms_on_push(void *arg, struct bus_push *p)
         room_sync_subscribed(&gw->sync, room);
         break;
     case BUS_PUSH_LOST:
+        reads_forget(room); /* read events may be missed until it is back */
         room_sync_subscription_lost(&gw->sync, room);
         break;
     }

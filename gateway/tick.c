@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "presence.h"
+#include "reads.h"
 
 #include <stdio.h>
 
@@ -62,6 +63,7 @@ static void tick_fire(lws_sorted_usec_list_t *sul)
     struct gateway *gw = lws_container_of(sul, struct gateway, tick);
     int64_t now = tick_now_ms();
     deadlines_run(gw, now);
+    reads_tick(gw);
     if (now - gw->presence_ticked_ms >= TICK_PRESENCE_MS) {
         gw->presence_ticked_ms = now;
         presence_tick(gw);
