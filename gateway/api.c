@@ -12,6 +12,9 @@
  * written; if the client goes away first, the request stays until Redis answers (inflight).
  */
 #include "api.h"
+#include "store.h"
+#include "clock.h"
+#include "http_reply.h"
 
 #include "http.h"
 

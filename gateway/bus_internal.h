@@ -69,7 +69,7 @@ struct bus_server {
     int db;
     enum bus_role role;
     bool wanted;            /* keep connected (a seed, a master that owns slots, ...) */
-    bool is_replica;        /* Cluster: listed as a replica in the last slot map */
+    bool is_replica;        /* Cluster: owns no slot in the last slot map */
     redisAsyncContext *cmd;
     bool cmd_up;
     struct bus_sconn *sub;

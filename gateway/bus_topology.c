@@ -157,7 +157,9 @@ static void topology_count_failovers(struct bus *bus, const struct slot_map *nex
     }
 }
 
-/* Servers that own no slot any more are let go (a dead master replaced by its replica). */
+/* Servers that own no slot any more are let go (a dead master replaced by its replica); a
+ * seed is kept. A server is shown as a master (/metrics) exactly while it owns slots: a seed
+ * list may name replicas, and a failed master comes back as one. */
 static void topology_release_idle(struct bus *bus)
 {
     for (int i = 0; i < bus->server_count; i++) {
@@ -166,6 +168,7 @@ static void topology_release_idle(struct bus *bus)
         for (size_t n = 0; n < bus->map->node_count && !owns; n++)
             owns = s->port == bus->map->nodes[n].port &&
                    strcmp(s->host, bus->map->nodes[n].host) == 0;
+        s->is_replica = !owns;
         bool seed = i < bus->cfg->redis_count;
         if (!owns && !seed && s->wanted) {
             s->wanted = false;

@@ -14,7 +14,9 @@
  * The silence check does not re-arm on every received frame (that is the hot path): the timer
  * fires at the old bound, looks at the real last_rx_ms, and re-arms.
  */
-#include "gateway.h"
+#include "deadlines.h"
+#include "session.h"
+#include "clock.h"
 
 #include "log.h"
 

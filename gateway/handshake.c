@@ -11,7 +11,11 @@
  * On success the session is created here and hung on the wsi as opaque user data; lws keeps
  * that pointer across the upgrade, and ESTABLISHED picks it up without verifying twice.
  */
-#include "gateway.h"
+#include "handshake.h"
+#include "session.h"
+#include "store.h"
+#include "clock.h"
+#include "http_reply.h"
 
 #include "cookie.h"
 #include "http.h"
@@ -96,17 +100,17 @@ static int handshake_find_token(struct lws *wsi, char *buf, size_t len)
  * lines left out is reported on the next line that is written. */
 static void handshake_log_failure(struct gateway *gw, struct lws *wsi, const char *reason)
 {
-    if (!token_bucket_take(&gw->auth_log_bucket, AUTH_LOG_RATE, AUTH_LOG_BURST,
+    if (!token_bucket_take(&gw->auth_log.bucket, AUTH_LOG_RATE, AUTH_LOG_BURST,
                            gateway_mono_ns() / 1000000)) {
-        gw->auth_log_suppressed++;
+        gw->auth_log.suppressed++;
         return;
     }
     char peer[64], suppressed[24];
     handshake_peer(wsi, peer, sizeof(peer));
-    snprintf(suppressed, sizeof(suppressed), "%llu", (unsigned long long)gw->auth_log_suppressed);
+    snprintf(suppressed, sizeof(suppressed), "%llu", (unsigned long long)gw->auth_log.suppressed);
     log_event(CONFIG_LOG_INFO, "auth_failed", "reason", reason, "remote", peer, "suppressed",
-              gw->auth_log_suppressed ? suppressed : NULL, NULL);
-    gw->auth_log_suppressed = 0;
+              gw->auth_log.suppressed ? suppressed : NULL, NULL);
+    gw->auth_log.suppressed = 0;
 }
 
 static void handshake_refuse(struct handshake_verdict *v, unsigned status, const char *error,
@@ -120,7 +124,7 @@ static void handshake_refuse(struct handshake_verdict *v, unsigned status, const
 void handshake_judge(struct gateway *gw, struct lws *wsi, struct handshake_verdict *v)
 {
     memset(v, 0, sizeof(*v));
-    if (gw->draining) {
+    if (gw->drain.active) {
         gw->metrics.unavailable_rejections++;
         handshake_refuse(v, 503, "unavailable", "node is draining");
         return;
@@ -130,7 +134,7 @@ void handshake_judge(struct gateway *gw, struct lws *wsi, struct handshake_verdi
         handshake_refuse(v, 503, "unavailable", "node not ready: Redis unreachable");
         return;
     }
-    if (gw->connections >= (uint64_t)gw->cfg->max_connections) {
+    if (gw->registry.count >= (uint64_t)gw->cfg->max_connections) {
         gw->metrics.unavailable_rejections++;
         handshake_refuse(v, 503, "unavailable", "node at connection capacity");
         return;

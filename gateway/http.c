@@ -12,6 +12,10 @@
  * the rest (bounded by a timeout), so the client is not reset while still sending.
  */
 #include "http.h"
+#include "handshake.h"
+#include "store.h"
+#include "clock.h"
+#include "http_reply.h"
 
 #include "api.h"
 #include "log.h"
@@ -27,66 +31,6 @@
 
 /* Seconds an answered connection may take to finish sending the body we will drop. */
 #define HTTP_DISCARD_TIMEOUT_S 5
-
-int http_respond(struct lws *wsi, unsigned status, const char *content_type, const char *body,
-                 size_t len)
-{
-    unsigned char buf[LWS_PRE + 1024];
-    unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
-    if (lws_add_http_common_headers(wsi, status, content_type, (lws_filepos_t)len, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
-                                     (const unsigned char *)"no-store", 8, &p, end) ||
-        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5,
-                                     &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
-        return -1;
-    if (len == 0)
-        return 0;
-    /* lws_write needs LWS_PRE headroom before the body even for HTTP. */
-    unsigned char *out = malloc(LWS_PRE + len);
-    if (!out)
-        return -1;
-    memcpy(out + LWS_PRE, body, len);
-    int n = lws_write(wsi, out + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
-    free(out);
-    return n < (int)len ? -1 : 0;
-}
-
-int http_error(struct lws *wsi, unsigned status, const char *error, const char *message)
-{
-    char *body = proto_encode_http_error(error, message);
-    int rc = body ? http_respond(wsi, status, "application/json", body, strlen(body))
-                  : http_respond(wsi, status, "application/json", "{}", 2);
-    free(body);
-    return rc;
-}
-
-size_t http_header_bytes(struct lws *wsi, unsigned long long declared_body)
-{
-    /* lws 4.1 offers no way to ask how much header space a request used: known headers can be
-     * summed, but unknown (custom) ones cannot be enumerated. The kernel can tell how many
-     * bytes the peer has sent on this connection (which carries one request, http.h): at the
-     * end of the headers that is the request head plus whatever part of the body already
-     * arrived, so head ≈ received − min(declared body, received). It can overestimate only
-     * when the client pipelined further requests, which we would not serve anyway. The sum
-     * of known headers is a floor when TCP_INFO is unavailable. */
-    size_t known = 0;
-    for (int t = 0; t < WSI_TOKEN_COUNT; t++) {
-        int n = lws_hdr_total_length(wsi, (enum lws_token_indexes)t);
-        if (n > 0)
-            known += (size_t)n + 4; /* ": " and CRLF */
-    }
-    struct tcp_info ti;
-    socklen_t len = sizeof(ti);
-    memset(&ti, 0, sizeof(ti));
-    int fd = lws_get_socket_fd(wsi);
-    if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
-        return known;
-    unsigned long long got = ti.tcpi_bytes_received;
-    size_t head = (size_t)(got - (declared_body < got ? declared_body : got));
-    return head > known ? head : known;
-}
 
 /* Marks the connection answered: close now, or once the body still on its way was dropped —
  * only a body that is not over the frame limit: reading a huge one just to drop it is not
@@ -159,24 +103,24 @@ static int http_dev_token(struct gateway *gw, struct lws *wsi)
 static int http_readyz(struct gateway *gw, struct lws *wsi)
 {
     bool redis = store_all_ready(gw);
-    bool ready = redis && !gw->draining;
+    bool ready = redis && !gw->drain.active;
     char body[96];
     snprintf(body, sizeof(body), "{\"ready\":%s,\"redis\":%s,\"draining\":%s}",
              ready ? "true" : "false", redis ? "true" : "false",
-             gw->draining ? "true" : "false");
+             gw->drain.active ? "true" : "false");
     return http_respond(wsi, ready ? 200 : 503, "application/json", body, strlen(body));
 }
 
 static int http_metrics(struct gateway *gw, struct lws *wsi)
 {
     struct metrics_gauges g = {
-        .connections = gw->connections,
+        .connections = gw->registry.count,
         .rooms = gw->rooms.room_count,
-        .ready = store_all_ready(gw) && !gw->draining,
-        .draining = gw->draining,
+        .ready = store_all_ready(gw) && !gw->drain.active,
+        .draining = gw->drain.active,
     };
-    bus_stats_get(gw->bus, &g.bus);
-    g.server_count = bus_servers(gw->bus, g.servers, sizeof(g.servers) / sizeof(g.servers[0]));
+    bus_stats_get(gw->store.bus, &g.bus);
+    g.server_count = bus_servers(gw->store.bus, g.servers, sizeof(g.servers) / sizeof(g.servers[0]));
     size_t len = 0;
     char *text = metrics_render(&gw->metrics, &g, &len);
     if (!text)

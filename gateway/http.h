@@ -11,6 +11,7 @@
 #define GATEWAY_HTTP_H
 
 #include "gateway.h"
+#include "http_reply.h"
 
 struct api_request;
 
@@ -31,16 +32,5 @@ int http_body(struct gateway *gw, struct lws *wsi, struct http_conn *c, const vo
 int http_body_done(struct gateway *gw, struct lws *wsi, struct http_conn *c);
 int http_writable(struct lws *wsi, struct http_conn *c);
 void http_closed(struct http_conn *c);
-
-/* Writes a complete response: status, content type, no-store, Connection: close, body.
- * 0 or -1. */
-int http_respond(struct lws *wsi, unsigned status, const char *content_type, const char *body,
-                 size_t len);
-/* Writes {"error":error,"message":message} with status. 0 or -1. */
-int http_error(struct lws *wsi, unsigned status, const char *error, const char *message);
-
-/* The size of the request head (request line and headers); declared_body is its
- * Content-Length (0 when none). */
-size_t http_header_bytes(struct lws *wsi, unsigned long long declared_body);
 
 #endif

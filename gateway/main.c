@@ -8,6 +8,10 @@
  * bus thread blocks all signals so this thread's poll is the one interrupted.
  */
 #include "config.h"
+#include "deadlines.h"
+#include "rooms.h"
+#include "users.h"
+#include "tick.h"
 #include "gateway.h"
 #include "log.h"
 #include "server.h"
@@ -74,23 +78,22 @@ static void main_base36(uint64_t v, char *out, size_t len)
     out[i] = '\0';
 }
 
-int main(int argc, char **argv)
+/* Parses the configuration and names the node; returns -1 when main should exit with *code. */
+static int main_configure(struct gateway_config *cfg, int argc, char **argv, int *code)
 {
-    static struct gateway_config cfg;
     char err[256];
     enum config_status st =
-        config_parse(&cfg, argc, argv, (config_getenv_fn)getenv, err, sizeof(err));
-    if (st == CONFIG_HELP) {
-        fputs(config_help_text(), stdout);
-        config_free(&cfg);
-        return 0;
-    }
+        config_parse(cfg, argc, argv, (config_getenv_fn)getenv, err, sizeof(err));
     if (st != CONFIG_OK) {
-        fprintf(stderr, "chat-gateway: %s\n", err);
-        config_free(&cfg);
-        return 2;
+        if (st == CONFIG_HELP)
+            fputs(config_help_text(), stdout);
+        else
+            fprintf(stderr, "chat-gateway: %s\n", err);
+        config_free(cfg);
+        *code = st == CONFIG_HELP ? 0 : 2;
+        return -1;
     }
-    if (cfg.node_id[0] == '\0') {
+    if (cfg->node_id[0] == '\0') {
         char host[48] = "node";
         gethostname(host, sizeof(host) - 1);
         host[sizeof(host) - 1] = '\0';
@@ -98,55 +101,66 @@ int main(int argc, char **argv)
             if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
                   (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
                 *p = '-';
-        snprintf(cfg.node_id, sizeof(cfg.node_id), "%s-%d", host, (int)getpid());
+        snprintf(cfg->node_id, sizeof(cfg->node_id), "%s-%d", host, (int)getpid());
     }
-    log_init(cfg.log_format, cfg.log_level, cfg.node_id);
+    log_init(cfg->log_format, cfg->log_level, cfg->node_id);
+    return 0;
+}
 
-    static struct gateway gw;
-    gw.cfg = &cfg;
+/* The token policy with its key (the secret, or the public key file's bytes); -1 when the key
+ * file cannot be read (reported). */
+static int main_policy(struct gateway *gw, const struct gateway_config *cfg)
+{
     unsigned char *key = NULL;
     size_t key_len = 0;
-    if (cfg.jwt_alg == CONFIG_ALG_HS256) {
-        key = (unsigned char *)strdup(cfg.jwt_secret);
-        key_len = strlen(cfg.jwt_secret);
-    } else {
-        key = main_read_file(cfg.jwt_public_key, &key_len);
-        if (!key) {
-            fprintf(stderr, "chat-gateway: --jwt-public-key (JWT_PUBLIC_KEY): cannot read %s: %s\n",
-                    cfg.jwt_public_key, strerror(errno));
-            config_free(&cfg);
-            return 2;
-        }
+    if (cfg->jwt_alg == CONFIG_ALG_HS256) {
+        key = (unsigned char *)strdup(cfg->jwt_secret);
+        key_len = strlen(cfg->jwt_secret);
+    } else if (!(key = main_read_file(cfg->jwt_public_key, &key_len))) {
+        fprintf(stderr, "chat-gateway: --jwt-public-key (JWT_PUBLIC_KEY): cannot read %s: %s\n",
+                cfg->jwt_public_key, strerror(errno));
+        return -1;
     }
-    gw.policy = (struct auth_policy){
-        .alg = main_alg(cfg.jwt_alg),
+    gw->policy = (struct auth_policy){
+        .alg = main_alg(cfg->jwt_alg),
         .key = key,
         .key_len = key_len,
-        .issuer = cfg.jwt_issuer,
-        .audience = cfg.jwt_audience,
-        .require_exp = cfg.jwt_require_exp,
-        .leeway_s = cfg.jwt_leeway_s,
+        .issuer = cfg->jwt_issuer,
+        .audience = cfg->jwt_audience,
+        .require_exp = cfg->jwt_require_exp,
+        .leeway_s = cfg->jwt_leeway_s,
     };
+    return 0;
+}
+
+/* Names this boot of the node (conn ids, presence identity), seeds the epoch generator and
+ * sets up every module's state; -1 on allocation failure. */
+static int main_state(struct gateway *gw, const struct gateway_config *cfg)
+{
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     char boot[16];
     main_base36((uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000, boot,
                 sizeof(boot));
-    snprintf(gw.conn_prefix, sizeof(gw.conn_prefix), "%s.%s.", cfg.node_id, boot);
-    gw.conn_prefix_len = strlen(gw.conn_prefix);
-    snprintf(gw.presence_node, sizeof(gw.presence_node), "%s.%s", cfg.node_id, boot);
-    redis_names_init(&gw.names, cfg.redis_prefix);
-    gw.rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^ ((uint64_t)getpid() << 40);
-    if (getrandom(&gw.rng, sizeof(gw.rng), 0) != sizeof(gw.rng) || gw.rng == 0)
-        gw.rng |= 1;
-    token_bucket_init(&gw.auth_log_bucket, 100, 0);
-    rooms_init(&gw);
-    if (room_registry_init(&gw.rooms) != 0 || strmap_init(&gw.users) != 0 ||
-        deadlines_init(&gw) != 0) {
+    snprintf(gw->registry.prefix, sizeof(gw->registry.prefix), "%s.%s.", cfg->node_id, boot);
+    gw->registry.prefix_len = strlen(gw->registry.prefix);
+    snprintf(gw->presence.node, sizeof(gw->presence.node), "%s.%s", cfg->node_id, boot);
+    redis_names_init(&gw->store.names, cfg->redis_prefix);
+    if (getrandom(&gw->store.rng, sizeof(gw->store.rng), 0) != sizeof(gw->store.rng) ||
+        gw->store.rng == 0)
+        gw->store.rng = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)now.tv_sec ^ 1;
+    token_bucket_init(&gw->auth_log.bucket, 100, 0);
+    rooms_init(gw);
+    if (room_registry_init(&gw->rooms) != 0 || strmap_init(&gw->users) != 0 ||
+        deadlines_init(gw) != 0) {
         fprintf(stderr, "chat-gateway: out of memory\n");
-        return 1;
+        return -1;
     }
+    return 0;
+}
 
+static void main_signals_install(void)
+{
     signal(SIGPIPE, SIG_IGN);
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
@@ -154,48 +168,77 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+}
 
+/* The bus, with the hooks through which Redis's unasked events reach the modules. */
+static int main_start_bus(struct gateway *gw, const struct gateway_config *cfg)
+{
+    const struct bus_hooks hooks = {
+        .room = rooms_on_push,
+        .user = users_on_push,
+        .ready = server_on_redis_ready,
+        .arg = gw,
+    };
+    gw->store.bus = bus_start(cfg, LWS_PRE, gw->registry.prefix, &hooks, server_wake, gw->context);
+    if (!gw->store.bus) {
+        fprintf(stderr, "chat-gateway: cannot start the Redis thread\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Serves until the drain (tick.c) ends the loop. */
+static void main_run(struct gateway *gw)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", gw->cfg->port);
+    log_event(CONFIG_LOG_INFO, "listening", "port", port, "bind",
+              gw->cfg->bind[0] ? gw->cfg->bind : "*", "alg", config_alg_name(gw->cfg->jwt_alg),
+              NULL);
+    tick_start(gw);
+    int signals_seen = 0;
+    while (!gw->stop) {
+        if (lws_service(gw->context, 0) < 0)
+            break;
+        if (main_signals != signals_seen) {
+            signals_seen = main_signals;
+            tick_signal(gw, signals_seen);
+        }
+    }
+    log_event(CONFIG_LOG_INFO, "stopping", NULL);
+}
+
+int main(int argc, char **argv)
+{
+    static struct gateway_config cfg;
+    static struct gateway gw;
+    int code = 0;
+    if (main_configure(&cfg, argc, argv, &code) != 0)
+        return code;
+    gw.cfg = &cfg;
+    if (main_policy(&gw, &cfg) != 0) {
+        config_free(&cfg);
+        return 2;
+    }
+    if (main_state(&gw, &cfg) != 0)
+        return 1;
+    main_signals_install();
     if (server_create(&gw) != 0) {
         fprintf(stderr, "chat-gateway: cannot listen on port %d\n", cfg.port);
-        free(key);
+        free((void *)gw.policy.key);
         room_registry_free(&gw.rooms);
         config_free(&cfg);
         return 1;
     }
     main_context = gw.context;
-    const struct bus_hooks hooks = {
-        .room = rooms_on_push,
-        .user = users_on_push,
-        .ready = server_on_redis_ready,
-        .arg = &gw,
-    };
-    gw.bus = bus_start(&cfg, LWS_PRE, gw.conn_prefix, &hooks, server_wake, gw.context);
-    if (!gw.bus) {
-        fprintf(stderr, "chat-gateway: cannot start the Redis thread\n");
+    if (main_start_bus(&gw, &cfg) != 0)
         return 1;
-    }
-    char port[16];
-    snprintf(port, sizeof(port), "%d", cfg.port);
-    log_event(CONFIG_LOG_INFO, "listening", "port", port, "bind", cfg.bind[0] ? cfg.bind : "*",
-              "alg", config_alg_name(cfg.jwt_alg), NULL);
-
-    tick_start(&gw);
-    int signals_seen = 0;
-    while (!gw.stop) {
-        if (lws_service(gw.context, 0) < 0)
-            break;
-        if (main_signals != signals_seen) {
-            signals_seen = main_signals;
-            tick_signal(&gw, signals_seen);
-        }
-    }
-    log_event(CONFIG_LOG_INFO, "stopping", NULL);
-
+    main_run(&gw);
     /* The bus goes first: after bus_stop nothing else calls lws_cancel_service. Its last
      * completions (failed publishes) run inside bus_stop and release the sessions that still
      * wait for them; from here on a command is completed at once (store.c). */
-    struct bus *bus = gw.bus;
-    gw.bus = NULL;
+    struct bus *bus = gw.store.bus;
+    gw.store.bus = NULL;
     bus_stop(bus);
     main_context = NULL;
     lws_context_destroy(gw.context);
@@ -203,7 +246,7 @@ int main(int argc, char **argv)
     room_sync_free(&gw.sync);
     timer_wheel_free(&gw.timers);
     strmap_free(&gw.users); /* empty: every session left it when its socket closed */
-    free(key);
+    free((void *)gw.policy.key);
     config_free(&cfg);
     log_event(CONFIG_LOG_INFO, "stopped", NULL);
     return 0;

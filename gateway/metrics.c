@@ -84,6 +84,27 @@ static void text_histogram(struct text *t, const char *name, const char *help,
                 name, cum, name, h->sum_s, name, h->count);
 }
 
+/* The bus's figures: reconnects, Cluster redirections and refreshes, failovers, per server. */
+static void metrics_render_redis(struct text *t, const struct metrics_gauges *g)
+{
+    text_counter(t, "chat_redis_reconnects_total", "Redis reconnections after a loss.",
+                 g->bus.reconnects);
+    text_counter(t, "chat_redis_slot_map_refreshes_total", "Redis Cluster slot maps read.",
+                 g->bus.slot_map_refreshes);
+    text_counter(t, "chat_redis_moved_total", "MOVED redirections followed.", g->bus.moved);
+    text_counter(t, "chat_redis_ask_total", "ASK redirections followed.", g->bus.ask);
+    text_counter(t, "chat_redis_failovers_total",
+                 "Masters replaced (Cluster slot owners, Sentinel switches) seen.",
+                 g->bus.failovers);
+    text_counter(t, "chat_redis_wait_timeouts_total",
+                 "Publishes whose WAIT for --redis-wait replicas timed out.", g->bus.wait_timeouts);
+    text_printf(t, "# HELP chat_redis_node_up 1 when this node's connections to the Redis "
+                    "server are up.\n# TYPE chat_redis_node_up gauge\n");
+    for (size_t i = 0; i < g->server_count; i++)
+        text_printf(t, "chat_redis_node_up{node=\"%s\",role=\"%s\"} %d\n", g->servers[i].addr,
+                    g->servers[i].role, g->servers[i].up ? 1 : 0);
+}
+
 char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, size_t *len)
 {
     struct text t = {0};
@@ -146,22 +167,7 @@ char *metrics_render(const struct metrics *m, const struct metrics_gauges *g, si
                 m->origin_rejections);
     text_printf(&t, "chat_auth_failures_total{reason=\"unavailable\"} %" PRIu64 "\n",
                 m->unavailable_rejections);
-    text_counter(&t, "chat_redis_reconnects_total", "Redis reconnections after a loss.",
-                 g->bus.reconnects);
-    text_counter(&t, "chat_redis_slot_map_refreshes_total", "Redis Cluster slot maps read.",
-                 g->bus.slot_map_refreshes);
-    text_counter(&t, "chat_redis_moved_total", "MOVED redirections followed.", g->bus.moved);
-    text_counter(&t, "chat_redis_ask_total", "ASK redirections followed.", g->bus.ask);
-    text_counter(&t, "chat_redis_failovers_total",
-                 "Masters replaced (Cluster slot owners, Sentinel switches) seen.",
-                 g->bus.failovers);
-    text_counter(&t, "chat_redis_wait_timeouts_total",
-                 "Publishes whose WAIT for --redis-wait replicas timed out.", g->bus.wait_timeouts);
-    text_printf(&t, "# HELP chat_redis_node_up 1 when this node's connections to the Redis "
-                    "server are up.\n# TYPE chat_redis_node_up gauge\n");
-    for (size_t i = 0; i < g->server_count; i++)
-        text_printf(&t, "chat_redis_node_up{node=\"%s\",role=\"%s\"} %d\n", g->servers[i].addr,
-                    g->servers[i].role, g->servers[i].up ? 1 : 0);
+    metrics_render_redis(&t, g);
     text_histogram(&t, "chat_fanout_latency_seconds",
                    "Room message arrival from Redis to its frame written to a connection.",
                    &m->fanout);

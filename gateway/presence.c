@@ -19,6 +19,9 @@
  * is a new node and the old one's entries are cleaned up, not adopted.
  */
 #include "presence.h"
+#include "session.h"
+#include "store.h"
+#include "clock.h"
 
 #include "log.h"
 
@@ -59,12 +62,12 @@ static void presence_keys(const struct gateway *gw, const char *room, const char
 {
     char suffix[REDIS_NAME_MAX];
     snprintf(suffix, sizeof(suffix), "pu:%s", user ? user : "");
-    redis_room_key(&gw->names, room, suffix, k->pu);
-    redis_room_key(&gw->names, room, "users", k->users);
-    redis_room_key(&gw->names, room, "names", k->names);
-    redis_room_channel(&gw->names, room, k->ch);
+    redis_room_key(&gw->store.names, room, suffix, k->pu);
+    redis_room_key(&gw->store.names, room, "users", k->users);
+    redis_room_key(&gw->store.names, room, "names", k->names);
+    redis_room_channel(&gw->store.names, room, k->ch);
     snprintf(suffix, sizeof(suffix), "nu:%s", node);
-    redis_room_key(&gw->names, room, suffix, k->nu);
+    redis_room_key(&gw->store.names, room, suffix, k->nu);
 }
 
 /* The node's room set: op "add" / "rem" room, "list", "del". */
@@ -72,7 +75,7 @@ static struct bus_cmd *presence_node_rooms(struct gateway *gw, const char *node,
                                            const char *room, bus_done_fn done, void *arg)
 {
     char key[REDIS_NAME_MAX], tag[REDIS_NAME_MAX];
-    redis_node_rooms_key(&gw->names, node, key);
+    redis_node_rooms_key(&gw->store.names, node, key);
     redis_node_tag(node, tag);
     const char *argv[] = {key, op, room ? room : "", store_sharded(gw)};
     return bus_script(BUS_SCRIPT_ONLINE, tag, false, 1, 4, argv, done, arg);
@@ -82,13 +85,13 @@ static struct bus_cmd *presence_node_rooms(struct gateway *gw, const char *node,
 static void presence_announce(struct gateway *gw, struct room *room, const char *user,
                               const char *name, const char *sender)
 {
-    if (!gw->presence_live)
+    if (!gw->presence.live)
         return; /* announced once this node's liveness is registered (presence_on_refresh) */
     struct presence_keys k;
     char now[24];
-    presence_keys(gw, room->name, user, gw->presence_node, &k);
+    presence_keys(gw, room->name, user, gw->presence.node, &k);
     snprintf(now, sizeof(now), "%" PRId64, gateway_now_ms());
-    const char *argv[] = {k.pu,   k.users, k.names, k.ch, k.nu,     gw->presence_node, user,
+    const char *argv[] = {k.pu,   k.users, k.names, k.ch, k.nu,     gw->presence.node, user,
                           name ? name : "", now, room->name, sender, store_sharded(gw)};
     presence_submit(gw, bus_script(BUS_SCRIPT_PRESENCE_JOIN, room->name, false, 5, 12, argv,
                                    NULL, NULL));
@@ -104,8 +107,8 @@ void presence_member_added(struct gateway *gw, struct room *room, struct session
             return;
         }
         room->presence = m;
-        if (gw->presence_live)
-            presence_submit(gw, presence_node_rooms(gw, gw->presence_node, "add", room->name,
+        if (gw->presence.live)
+            presence_submit(gw, presence_node_rooms(gw, gw->presence.node, "add", room->name,
                                                     NULL, NULL));
     }
     struct user_count *c = strmap_get(m, s->claims->sub);
@@ -129,9 +132,9 @@ void presence_member_removed(struct gateway *gw, struct room *room, struct sessi
     free(strmap_remove(m, s->claims->sub));
     struct presence_keys k;
     char now[24];
-    presence_keys(gw, room->name, s->claims->sub, gw->presence_node, &k);
+    presence_keys(gw, room->name, s->claims->sub, gw->presence.node, &k);
     snprintf(now, sizeof(now), "%" PRId64, gateway_now_ms());
-    const char *argv[] = {k.pu, k.users, k.names, k.ch, k.nu, gw->presence_node, s->claims->sub,
+    const char *argv[] = {k.pu, k.users, k.names, k.ch, k.nu, gw->presence.node, s->claims->sub,
                           now, room->name, store_sharded(gw)};
     presence_submit(gw, bus_script(BUS_SCRIPT_PRESENCE_LEAVE, room->name, false, 5, 10, argv,
                                    NULL, NULL));
@@ -146,7 +149,7 @@ void presence_room_free(struct gateway *gw, struct room *room)
     strmap_free(m);
     free(m);
     room->presence = NULL;
-    presence_submit(gw, presence_node_rooms(gw, gw->presence_node, "rem", room->name, NULL, NULL));
+    presence_submit(gw, presence_node_rooms(gw, gw->presence.node, "rem", room->name, NULL, NULL));
 }
 
 /* ---- dead nodes ---- */
@@ -159,10 +162,10 @@ static void presence_cleanup_step(struct presence_cleanup *c)
     if (!c->failed) {
         /* Every room of the dead node is clean: forget the node (claim and liveness). */
         char live[REDIS_NAME_MAX], claim[REDIS_NAME_MAX], suffix[REDIS_NAME_MAX];
-        redis_nodes_key(&gw->names, "live", live);
+        redis_nodes_key(&gw->store.names, "live", live);
         snprintf(suffix, sizeof(suffix), "claim:%s", c->node);
-        redis_nodes_key(&gw->names, suffix, claim);
-        const char *argv[] = {live, claim, c->node, gw->presence_node, "done"};
+        redis_nodes_key(&gw->store.names, suffix, claim);
+        const char *argv[] = {live, claim, c->node, gw->presence.node, "done"};
         presence_submit(gw, bus_script(BUS_SCRIPT_NODE_DEAD, REDIS_NODES_TAG, false, 2, 5, argv,
                                        NULL, NULL));
         presence_submit(gw, presence_node_rooms(gw, c->node, "del", NULL, NULL, NULL));
@@ -193,7 +196,7 @@ static void presence_on_dead_rooms(void *arg, struct bus_reply *r)
             continue;
         struct presence_keys k;
         presence_keys(gw, room, NULL, c->node, &k);
-        redis_room_user_prefix(&gw->names, room, prefix);
+        redis_room_user_prefix(&gw->store.names, room, prefix);
         const char *argv[] = {k.nu, k.users, k.names, k.ch, c->node, prefix, now, room,
                               store_sharded(gw)};
         struct bus_cmd *cmd = bus_script(BUS_SCRIPT_ROOM_FORGET_NODE, room, false, 4, 9, argv,
@@ -232,17 +235,17 @@ static void presence_on_refresh(void *arg, struct bus_reply *r)
     struct gateway *gw = arg;
     if (r->status != BUS_OK)
         return;
-    if (!gw->presence_live) {
+    if (!gw->presence.live) {
         /* Liveness first, entries after: a node must never leave presence entries behind that
          * no liveness deadline will ever expire. */
-        gw->presence_live = true;
+        gw->presence.live = true;
         room_registry_each(&gw->rooms, presence_rejoin_room, gw);
     }
     char live[REDIS_NAME_MAX], claim[REDIS_NAME_MAX], suffix[REDIS_NAME_MAX];
-    redis_nodes_key(&gw->names, "live", live);
+    redis_nodes_key(&gw->store.names, "live", live);
     for (size_t i = 0; i < r->nstrings; i++) {
         const char *dead = r->strings[i];
-        if (strcmp(dead, gw->presence_node) == 0 || strlen(dead) >= sizeof(((struct presence_cleanup *)0)->node))
+        if (strcmp(dead, gw->presence.node) == 0 || strlen(dead) >= sizeof(((struct presence_cleanup *)0)->node))
             continue;
         struct presence_cleanup *c = calloc(1, sizeof(*c));
         if (!c)
@@ -250,8 +253,8 @@ static void presence_on_refresh(void *arg, struct bus_reply *r)
         c->gw = gw;
         snprintf(c->node, sizeof(c->node), "%s", dead);
         snprintf(suffix, sizeof(suffix), "claim:%s", dead);
-        redis_nodes_key(&gw->names, suffix, claim);
-        const char *argv[] = {live, claim, dead, gw->presence_node, "claim"};
+        redis_nodes_key(&gw->store.names, suffix, claim);
+        const char *argv[] = {live, claim, dead, gw->presence.node, "claim"};
         struct bus_cmd *cmd = bus_script(BUS_SCRIPT_NODE_DEAD, REDIS_NODES_TAG, false, 2, 5,
                                          argv, presence_on_claim, c);
         if (!cmd) {
@@ -267,9 +270,9 @@ void presence_tick(struct gateway *gw)
     if (!store_ready(gw, REDIS_NODES_TAG, false))
         return;
     char live[REDIS_NAME_MAX], lifetime[24];
-    redis_nodes_key(&gw->names, "live", live);
+    redis_nodes_key(&gw->store.names, "live", live);
     snprintf(lifetime, sizeof(lifetime), "%d", gw->cfg->heartbeat_s * 2000);
-    const char *argv[] = {live, gw->presence_node, lifetime};
+    const char *argv[] = {live, gw->presence.node, lifetime};
     presence_submit(gw, bus_script(BUS_SCRIPT_NODE_REFRESH, REDIS_NODES_TAG, false, 1, 3, argv,
                                    presence_on_refresh, gw));
 }
@@ -293,14 +296,14 @@ static void presence_rejoin_room(struct room *room, void *arg)
     struct presence_pass p = {arg, room};
     if (!room->presence)
         return;
-    presence_submit(p.gw, presence_node_rooms(p.gw, p.gw->presence_node, "add", room->name, NULL,
+    presence_submit(p.gw, presence_node_rooms(p.gw, p.gw->presence.node, "add", room->name, NULL,
                                               NULL));
     strmap_each(room->presence, presence_rejoin_user, &p);
 }
 
 void presence_on_ready(struct gateway *gw)
 {
-    if (gw->presence_live)
+    if (gw->presence.live)
         room_registry_each(&gw->rooms, presence_rejoin_room, gw);
     else
         presence_tick(gw); /* registers this node; its answer announces what is here */
@@ -357,14 +360,14 @@ void presence_request(struct gateway *gw, struct session *s, const struct proto_
     const char *key = room ? room->name : req->to;
     if (room) {
         struct presence_keys k;
-        presence_keys(gw, room->name, NULL, gw->presence_node, &k);
+        presence_keys(gw, room->name, NULL, gw->presence.node, &k);
         const char *argv[] = {k.users, k.names};
         cmd = bus_script(BUS_SCRIPT_PRESENCE_LIST, room->name, false, 2, 2, argv,
                          presence_on_list, gw);
     } else {
         /* Online anywhere: nodes subscribe a user's channel while they hold the user. */
         char ch[REDIS_NAME_MAX];
-        redis_user_channel(&gw->names, req->to, ch);
+        redis_user_channel(&gw->store.names, req->to, ch);
         const char *argv[] = {ch, "online", store_sharded(gw)};
         cmd = bus_script(BUS_SCRIPT_ONLINE, req->to, true, 1, 3, argv, presence_on_online, gw);
     }

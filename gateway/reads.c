@@ -17,6 +17,9 @@
  * goes first and the held frames after it — the order §2 promises.
  */
 #include "reads.h"
+#include "session.h"
+#include "store.h"
+#include "clock.h"
 
 #include "log.h"
 
@@ -182,9 +185,9 @@ static void reads_on_marker(void *arg, struct bus_reply *r)
 static int reads_fetch_marker(struct gateway *gw, struct session *s, struct room *room)
 {
     char reads[REDIS_NAME_MAX], seq[REDIS_NAME_MAX], epoch[REDIS_NAME_MAX];
-    redis_room_key(&gw->names, room->name, "reads", reads);
-    redis_room_key(&gw->names, room->name, "seq", seq);
-    redis_room_key(&gw->names, room->name, "epoch", epoch);
+    redis_room_key(&gw->store.names, room->name, "reads", reads);
+    redis_room_key(&gw->store.names, room->name, "seq", seq);
+    redis_room_key(&gw->store.names, room->name, "epoch", epoch);
     const char *argv[] = {reads, seq, epoch, s->claims->sub};
     struct bus_cmd *cmd =
         bus_script(BUS_SCRIPT_READS, room->name, false, 3, 4, argv, reads_on_marker, gw);
@@ -274,7 +277,7 @@ static void reads_on_read(void *arg, struct bus_reply *r)
                 reads_publish(gw, room->name, s->claims->sub, e, marker);
             else {
                 e->pending = marker; /* sent when its second ends (reads_tick) */
-                gw->reads_pending++;
+                gw->reads.pending++;
             }
         }
     }
@@ -285,8 +288,8 @@ void reads_mark(struct gateway *gw, struct session *s, const struct proto_reques
                 struct room *room)
 {
     char reads[REDIS_NAME_MAX], seq[REDIS_NAME_MAX], offset[24];
-    redis_room_key(&gw->names, room->name, "reads", reads);
-    redis_room_key(&gw->names, room->name, "seq", seq);
+    redis_room_key(&gw->store.names, room->name, "reads", reads);
+    redis_room_key(&gw->store.names, room->name, "seq", seq);
     snprintf(offset, sizeof(offset), "%" PRIu64, req->offset);
     const char *argv[] = {reads, seq, s->claims->sub, offset};
     struct bus_cmd *cmd = bus_script(BUS_SCRIPT_READ, room->name, false, 2, 4, argv, reads_on_read, gw);
@@ -329,11 +332,11 @@ static void reads_flush_room(struct room *room, void *arg)
 void reads_tick(struct gateway *gw)
 {
     /* reads_pending is a hint (never below the truth): most ticks have nothing to walk. */
-    if (!gw->reads_pending)
+    if (!gw->reads.pending)
         return;
     struct reads_flush f = {gw, NULL, gateway_mono_ns() / 1000000, 0};
     room_registry_each(&gw->rooms, reads_flush_room, &f);
-    gw->reads_pending = f.left;
+    gw->reads.pending = f.left;
 }
 
 void reads_seen(struct room *room, struct frame *f)
@@ -419,9 +422,9 @@ void reads_unread(struct gateway *gw, struct session *s, const struct proto_requ
         snprintf(u->names[i], sizeof(u->names[i]), "%s", room);
         u->rooms[i].room = u->names[i];
         char reads[REDIS_NAME_MAX], seq[REDIS_NAME_MAX], epoch[REDIS_NAME_MAX];
-        redis_room_key(&gw->names, room, "reads", reads);
-        redis_room_key(&gw->names, room, "seq", seq);
-        redis_room_key(&gw->names, room, "epoch", epoch);
+        redis_room_key(&gw->store.names, room, "reads", reads);
+        redis_room_key(&gw->store.names, room, "seq", seq);
+        redis_room_key(&gw->store.names, room, "epoch", epoch);
         const char *argv[] = {reads, seq, epoch, s->claims->sub};
         cmds[i] = bus_script(BUS_SCRIPT_READS, room, false, 3, 4, argv, reads_on_unread_room, u);
         ok = cmds[i] != NULL;

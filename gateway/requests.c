@@ -11,7 +11,13 @@
  * from the join bucket (--join-rate). Every rate_limited answer counts toward the abuse limit
  * (1008); typing over budget is dropped without an answer but still counted.
  */
-#include "gateway.h"
+#include "requests.h"
+
+#include "history.h"
+#include "session.h"
+#include "rooms.h"
+#include "store.h"
+#include "clock.h"
 
 #include "log.h"
 #include "presence.h"
@@ -313,7 +319,7 @@ static void requests_leave(struct session *s, const struct proto_request *req,
 static void requests_history(struct session *s, const struct proto_request *req,
                              struct room *room)
 {
-    rooms_history(s->gw, s, req, room);
+    history_request(s->gw, s, req, room);
 }
 
 static void requests_presence(struct session *s, const struct proto_request *req,

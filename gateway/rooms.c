@@ -9,11 +9,12 @@
  *   - the hot path of fan-out (DELIVER): one shared frame queued by reference to every live
  *     member but its sender (recognised by serial, not by string compare);
  *   - the session side of membership (each session's list of rooms) and presence hooks;
- *   - history requests, which read the room's log in pages of --history-page bytes.
  * A completion finds its room again by name and generation: a room dropped and re-created
  * meanwhile is another incarnation, and room_sync ignores answers whose tag it did not issue.
  */
-#include "gateway.h"
+#include "rooms.h"
+#include "session.h"
+#include "store.h"
 
 #include "log.h"
 #include "presence.h"
@@ -67,7 +68,7 @@ static void rooms_on_fetch_answer(void *arg, struct bus_reply *r);
 static void rooms_submit_epoch_script(struct gateway *gw, struct room *room,
                                       enum bus_script script, uint64_t tag, const char *old)
 {
-    const struct redis_names *n = &gw->names;
+    const struct redis_names *n = &gw->store.names;
     char seq[REDIS_NAME_MAX], logk[REDIS_NAME_MAX], epochk[REDIS_NAME_MAX], reads[REDIS_NAME_MAX];
     char cand[17];
     redis_room_key(n, room->name, "seq", seq);
@@ -93,7 +94,7 @@ static void rooms_submit_epoch_script(struct gateway *gw, struct room *room,
 static void rooms_submit_fetch(struct gateway *gw, struct room *room,
                                const struct room_sync_action *a)
 {
-    const struct redis_names *n = &gw->names;
+    const struct redis_names *n = &gw->store.names;
     char logk[REDIS_NAME_MAX], epochk[REDIS_NAME_MAX], seq[REDIS_NAME_MAX];
     char from[24], to[24], budget[24], count[24];
     redis_room_key(n, room->name, "log", logk);
@@ -368,65 +369,6 @@ void rooms_leave_all(struct gateway *gw, struct session *s)
 {
     while (s->room_count)
         rooms_remove_member(gw, s, s->rooms[s->room_count - 1].room);
-}
-
-/* ---- history ---- */
-
-static void rooms_on_history(void *arg, struct bus_reply *r)
-{
-    (void)arg;
-    struct session *s = r->echo.ptr;
-    if (s->wsi) {
-        const char *id = r->echo.text ? r->echo.text : "";
-        if (r->status != BUS_OK) {
-            session_send_error(s, id, PROTO_ERR_UNAVAILABLE, "message store unavailable");
-        } else {
-            const char **msgs = r->nframes ? calloc(r->nframes, sizeof(*msgs)) : NULL;
-            if (r->nframes && !msgs) {
-                session_send_error(s, id, PROTO_ERR_INTERNAL, "out of memory");
-            } else {
-                for (size_t i = 0; i < r->nframes; i++)
-                    msgs[i] = (const char *)frame_payload(r->frames[i]);
-                session_send_json(s, proto_encode_history_page(id, r->echo.name, msgs,
-                                                               r->nframes, r->integer != 0));
-                free(msgs);
-            }
-        }
-    }
-    session_release(s);
-}
-
-void rooms_history(struct gateway *gw, struct session *s, const struct proto_request *req,
-                   struct room *room)
-{
-    if (req->has_before && req->before <= 1) {
-        session_send_json(s, proto_encode_history(req->id, room->name, NULL, 0));
-        return;
-    }
-    char logk[REDIS_NAME_MAX], epochk[REDIS_NAME_MAX], seq[REDIS_NAME_MAX];
-    char hi[32], limit[16], budget[24];
-    redis_room_key(&gw->names, room->name, "log", logk);
-    redis_room_key(&gw->names, room->name, "epoch", epochk);
-    redis_room_key(&gw->names, room->name, "seq", seq);
-    if (req->has_before)
-        snprintf(hi, sizeof(hi), "%" PRIu64 "-0", req->before - 1);
-    else
-        snprintf(hi, sizeof(hi), "+");
-    snprintf(limit, sizeof(limit), "%d", req->limit);
-    snprintf(budget, sizeof(budget), "%zu", gw->cfg->history_page_bytes);
-    const char *argv[] = {logk, epochk, seq, hi, limit, budget};
-    struct bus_cmd *cmd =
-        bus_script(BUS_SCRIPT_HISTORY, room->name, false, 3, 6, argv, rooms_on_history, gw);
-    struct bus_echo *e = cmd ? bus_cmd_echo(cmd) : NULL;
-    if (!cmd || !(e->text = strdup(req->id))) {
-        bus_cmd_discard(cmd);
-        session_send_error(s, req->id, PROTO_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    bus_cmd_parse(cmd, BUS_PARSE_FRAMES);
-    snprintf(e->name, sizeof(e->name), "%s", room->name);
-    e->ptr = s;
-    session_submit(s, cmd);
 }
 
 /* ---- pushes from the bus ---- */

@@ -9,6 +9,11 @@
  * cancels may merge into one callback, so each one drains the whole event list.
  */
 #include "server.h"
+#include "session.h"
+#include "handshake.h"
+#include "rooms.h"
+#include "clock.h"
+#include "http_reply.h"
 
 #include "api.h"
 #include "http.h"
@@ -23,20 +28,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-int64_t gateway_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t gateway_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 void server_on_redis_ready(void *arg)
 {
@@ -66,7 +57,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        bus_run_events(gw->bus); /* every completion and push, in order */
+        bus_run_events(gw->store.bus); /* every completion and push, in order */
         return 0;
 
     case LWS_CALLBACK_HTTP:

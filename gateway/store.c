@@ -3,7 +3,7 @@
  * with "unavailable" when it does not (the node is stopping), and the few facts every module
  * needs to build a command (epoch candidates, sharded or classic pub/sub).
  */
-#include "gateway.h"
+#include "store.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -12,31 +12,31 @@
 
 void store_submit(struct gateway *gw, struct bus_cmd *cmd)
 {
-    bus_submit(gw->bus, cmd);
+    bus_submit(gw->store.bus, cmd);
 }
 
 bool store_ready(const struct gateway *gw, const char *key, bool user)
 {
-    return bus_ready_for(gw->bus, key, user);
+    return bus_ready_for(gw->store.bus, key, user);
 }
 
 bool store_all_ready(const struct gateway *gw)
 {
-    return bus_all_ready(gw->bus);
+    return bus_all_ready(gw->store.bus);
 }
 
 bool store_any_ready(const struct gateway *gw)
 {
-    return bus_any_ready(gw->bus);
+    return bus_any_ready(gw->store.bus);
 }
 
 void store_epoch_candidate(struct gateway *gw, char out[17])
 {
-    uint64_t x = gw->rng;
+    uint64_t x = gw->store.rng;
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    gw->rng = x;
+    gw->store.rng = x;
     snprintf(out, 17, "%016" PRIx64, x);
 }
 
@@ -49,7 +49,7 @@ struct bus_cmd *store_publish_cmd(struct gateway *gw, const char *room, const ch
                                   const char *tail, const char *sender, bus_done_fn done,
                                   void *arg)
 {
-    const struct redis_names *n = &gw->names;
+    const struct redis_names *n = &gw->store.names;
     char seq[REDIS_NAME_MAX], logk[REDIS_NAME_MAX], epochk[REDIS_NAME_MAX], reads[REDIS_NAME_MAX],
         ch[REDIS_NAME_MAX];
     char cand[17], maxlen[16], ttl[16], known[24] = "0", known_epoch[PROTO_EPOCH_MAX + 1] = "";
@@ -81,9 +81,9 @@ struct bus_cmd *store_send_cmd(struct gateway *gw, const char *key, bool user, c
 {
     char ch[REDIS_NAME_MAX];
     if (user)
-        redis_user_channel(&gw->names, key, ch);
+        redis_user_channel(&gw->store.names, key, ch);
     else
-        redis_room_channel(&gw->names, key, ch);
+        redis_room_channel(&gw->store.names, key, ch);
     /* Ephemeral frames travel as "- 0 <sender> <json>": no epoch, no offset, nothing stored. */
     size_t len = strlen(sender) + strlen(json) + 6;
     char *payload = malloc(len);

@@ -13,7 +13,10 @@
  * reconnect elsewhere without a thundering herd; the loop ends when none is left. A second
  * signal closes the rest at once. Either way the process exits 0.
  */
-#include "gateway.h"
+#include "tick.h"
+#include "session.h"
+#include "deadlines.h"
+#include "clock.h"
 
 #include "log.h"
 #include "presence.h"
@@ -36,25 +39,25 @@ static int64_t tick_now_ms(void)
 /* Closes the share of connections due by now (all of them when drain_now). */
 static void tick_drain(struct gateway *gw, int64_t now)
 {
-    uint64_t due = gw->drain_total;
-    int64_t span = gw->drain_deadline_ms - gw->drain_start_ms;
-    if (!gw->drain_now && span > 0 && now < gw->drain_deadline_ms)
-        due = (gw->drain_total * (uint64_t)(now - gw->drain_start_ms) + (uint64_t)span - 1) /
+    uint64_t due = gw->drain.total;
+    int64_t span = gw->drain.deadline_ms - gw->drain.start_ms;
+    if (!gw->drain.now && span > 0 && now < gw->drain.deadline_ms)
+        due = (gw->drain.total * (uint64_t)(now - gw->drain.start_ms) + (uint64_t)span - 1) /
               (uint64_t)span;
-    for (struct session *s = gw->sessions; s && gw->drain_closed < due; s = s->next) {
+    for (struct session *s = gw->registry.head; s && gw->drain.closed < due; s = s->next) {
         if (s->close_code)
             continue;
         session_close(s, 1001, "node draining");
-        gw->drain_closed++;
+        gw->drain.closed++;
     }
-    if (gw->drain_closed >= due && due >= gw->drain_total) {
+    if (gw->drain.closed >= due && due >= gw->drain.total) {
         /* Connections that arrived before the drain began but after drain_total was taken, or
          * whose close is pending, are covered here. */
-        for (struct session *s = gw->sessions; s; s = s->next)
+        for (struct session *s = gw->registry.head; s; s = s->next)
             if (!s->close_code)
                 session_close(s, 1001, "node draining");
     }
-    if (gw->connections == 0 || now > gw->drain_deadline_ms + DRAIN_GRACE_MS)
+    if (gw->registry.count == 0 || now > gw->drain.deadline_ms + DRAIN_GRACE_MS)
         gw->stop = true;
 }
 
@@ -64,18 +67,18 @@ static void tick_fire(lws_sorted_usec_list_t *sul)
     int64_t now = tick_now_ms();
     deadlines_run(gw, now);
     reads_tick(gw);
-    if (now - gw->presence_ticked_ms >= TICK_PRESENCE_MS) {
-        gw->presence_ticked_ms = now;
+    if (now - gw->presence.ticked_ms >= TICK_PRESENCE_MS) {
+        gw->presence.ticked_ms = now;
         presence_tick(gw);
     }
-    if (gw->draining)
+    if (gw->drain.active)
         tick_drain(gw, now);
     if (gw->stop) {
         lws_cancel_service(gw->context);
         return;
     }
     lws_sul_schedule(gw->context, 0, &gw->tick, tick_fire,
-                     gw->draining ? TICK_DRAIN_US : TICK_IDLE_US);
+                     gw->drain.active ? TICK_DRAIN_US : TICK_IDLE_US);
 }
 
 void tick_start(struct gateway *gw)
@@ -86,21 +89,21 @@ void tick_start(struct gateway *gw)
 void tick_signal(struct gateway *gw, int count)
 {
     int64_t now = tick_now_ms();
-    if (!gw->draining) {
+    if (!gw->drain.active) {
         char secs[16], conns[24];
         snprintf(secs, sizeof(secs), "%d", gw->cfg->drain_s);
-        snprintf(conns, sizeof(conns), "%llu", (unsigned long long)gw->connections);
+        snprintf(conns, sizeof(conns), "%llu", (unsigned long long)gw->registry.count);
         log_event(CONFIG_LOG_INFO, "drain_start", "seconds", secs, "connections", conns, NULL);
-        gw->draining = true;
-        gw->drain_start_ms = now;
-        gw->drain_deadline_ms = now + (int64_t)gw->cfg->drain_s * 1000;
-        gw->drain_total = gw->connections;
-        gw->drain_closed = 0;
+        gw->drain.active = true;
+        gw->drain.start_ms = now;
+        gw->drain.deadline_ms = now + (int64_t)gw->cfg->drain_s * 1000;
+        gw->drain.total = gw->registry.count;
+        gw->drain.closed = 0;
     }
-    if (count >= 2 && !gw->drain_now) {
+    if (count >= 2 && !gw->drain.now) {
         log_event(CONFIG_LOG_INFO, "drain_now", NULL);
-        gw->drain_now = true;
-        gw->drain_deadline_ms = now;
+        gw->drain.now = true;
+        gw->drain.deadline_ms = now;
     }
     tick_drain(gw, now);
     lws_sul_schedule(gw->context, 0, &gw->tick, tick_fire, gw->stop ? 1 : TICK_DRAIN_US);

@@ -7,7 +7,9 @@
  * frame arriving on that channel is queued to every local connection of the user except the
  * one that sent it (the sender's other connections get a copy, PROTOCOL.md §2).
  */
-#include "gateway.h"
+#include "users.h"
+#include "session.h"
+#include "store.h"
 
 #include "log.h"
 

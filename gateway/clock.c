@@ -1,0 +1,21 @@
+/*
+ * clock — wall-clock milliseconds (timestamps on the wire, token expiry) and monotonic
+ * nanoseconds (every deadline and duration), from clock_gettime.
+ */
+#include "clock.h"
+
+#include <time.h>
+
+int64_t gateway_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t gateway_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
