@@ -602,6 +602,7 @@ static void on_recovery(struct room_sync *rs, struct room *room, struct room_mem
         regress(rs, room, epoch);
         return;
     }
+    uint64_t before = r->sent_to;
     for (size_t i = 0; i < res->count; i++) {
         struct frame *f = res->frames[i];
         if (f->offset <= r->sent_to)
@@ -613,10 +614,10 @@ static void on_recovery(struct room_sync *rs, struct room *room, struct room_mem
         if (f->offset == room->last_offset && !room->last_frame)
             room->last_frame = frame_ref(f); /* sent to someone now: later re-reads must match */
     }
-    if (r->sent_to < r->asked_to)
+    if (r->sent_to < r->asked_to && !(res->more && r->sent_to > before))
         member_answer(rs, room, m, 0); /* the log no longer has the next offset */
     else
-        recover_step(rs, room, m);
+        recover_step(rs, room, m); /* done, or the next page of a paged answer */
 }
 
 void room_sync_fetch_result(struct room_sync *rs, struct room *room,

@@ -159,6 +159,7 @@ struct room_sync_fetched {
     uint64_t head;
     struct frame *const *frames;
     size_t count;
+    bool more;   /* recovery: the answer stopped early at a byte budget; more pages follow */
 };
 
 void room_sync_init(struct room_sync *rs, uint64_t history_size, unsigned backlog_max);
@@ -202,7 +203,9 @@ void room_sync_message(struct room_sync *rs, struct room *room, const char *epoc
 /* The answer to a FETCH (ignored unless its tag is in flight).
  * Gap fill: DELIVERs, then as for held messages (DELIVER, FETCH, SYNC); or SYNC (other
  * epoch), ROTATE (regression) or the failed-SYNC actions (stall).
- * Recovery: SENDs, then FETCH or JOINED; or JOINED(recovered 0); or SYNC, or ROTATE. */
+ * Recovery: SENDs, then FETCH or JOINED; or JOINED(recovered 0); or SYNC, or ROTATE. A recovery
+ * answer with `more` that ends before the asked range continues with the next page (FETCH)
+ * instead of ending the replay. */
 void room_sync_fetch_result(struct room_sync *rs, struct room *room,
                             const struct room_sync_fetched *res);
 

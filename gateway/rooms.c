@@ -102,7 +102,13 @@ static void rooms_submit_fetch(struct gateway *gw, struct room *room,
     redis_room_key(n, room->name, "seq", seq);
     snprintf(from, sizeof(from), "%" PRIu64, a->from);
     snprintf(to, sizeof(to), "%" PRIu64, a->to);
-    snprintf(budget, sizeof(budget), "%zu", gw->cfg->history_page_bytes);
+    /* A recovery (a client's join with since) reads in pages of --history-page bytes, so one
+     * request cannot make Redis return tens of megabytes; a gap fill of this node's own
+     * subscription reads its whole range (at most --history-size offsets) at once. */
+    if (a->session)
+        snprintf(budget, sizeof(budget), "%zu", gw->cfg->history_page_bytes);
+    else
+        snprintf(budget, sizeof(budget), "%llu", 1ull << 40);
     snprintf(count, sizeof(count), "%" PRIu64, a->to - a->from + 1);
     const char *argv[] = {logk, epochk, seq, from, to, budget, count};
     struct bus_cmd *cmd =
@@ -276,6 +282,7 @@ static void rooms_on_fetch_answer(void *arg, struct bus_reply *r)
         struct room_sync_fetched res = {
             .tag = r->echo.b,
             .ok = ok,
+            .more = ok && r->integer != 0,
             .epoch = ok ? r->strings[0] : "",
             .head = ok ? strtoull(r->strings[1], NULL, 10) : 0,
             .frames = r->frames,

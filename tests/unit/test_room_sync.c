@@ -536,6 +536,24 @@ static void test_recovery_with_hole_in_log_stops_there(void **state)
                         "SEND(B:8) JOINED(B:10@E1,norec)");
 }
 
+/* A recovery read in pages (a byte budget stopped the answer): the next page is fetched from
+ * the next offset; a short answer without `more` still means the log lacks the rest. */
+static void test_recovery_in_pages_continues_after_a_short_page(void **state)
+{
+    struct fx *fx = *state;
+    live_at(fx, "E1", 10);
+    assert_string_equal(join(fx, B, "2", "E1", 4), "FETCH(B:5-10)");
+    struct frame *page[] = {mk("E1", 5, ""), mk("E1", 6, "")};
+    struct room_sync_fetched res = {.tag = fx->rec_tag[1], .ok = true, .epoch = "E1",
+                                    .head = 10, .frames = page, .count = 2, .more = true};
+    room_sync_fetch_result(&fx->rs, fx->room, &res);
+    frame_unref(page[0]);
+    frame_unref(page[1]);
+    assert_string_equal(drain(fx), "SEND(B:5) SEND(B:6) FETCH(B:7-10)");
+    assert_string_equal(fetched(fx, fx->rec_tag[1], "E1", 10, "7 8 9 10"),
+                        "SEND(B:7) SEND(B:8) SEND(B:9) SEND(B:10) JOINED(B:10@E1,rec)");
+}
+
 static void test_recovery_beyond_history_is_refused_without_fetch(void **state)
 {
     struct fx *fx = *state;
@@ -1138,6 +1156,7 @@ static const struct CMUnitTest recovery_tests[] = {
     T(test_recovery_at_last_offset_is_recovered_at_once),
     T(test_recovery_when_log_lacks_next_offset_sends_nothing),
     T(test_recovery_with_hole_in_log_stops_there),
+    T(test_recovery_in_pages_continues_after_a_short_page),
     T(test_recovery_beyond_history_is_refused_without_fetch),
     T(test_recovery_fetch_failure_is_not_recovered),
     T(test_recovery_requested_before_room_is_live),

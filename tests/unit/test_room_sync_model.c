@@ -630,7 +630,7 @@ static void node_take_response(struct model *m)
         for (unsigned i = 0; i < r->n; i++)
             frames[i] = m->msgs[r->ids[i]].frame;
         struct room_sync_fetched res = {r->tag,  r->ok,  epoch_name(r->epoch, name),
-                                        r->head, frames, r->n};
+                                        r->head, frames, r->n, false};
         room_sync_fetch_result(&m->rs, m->room, &res);
     }
     node_apply(m);
