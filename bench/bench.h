@@ -199,6 +199,7 @@ struct bench_worker_stats {
     uint64_t duplicated, out_of_order, unexpected, foreign, disconnects;
     uint64_t errors; /* error frames answering publishes/joins */
     uint64_t bytes_in, frames_in, frames_out;
+    uint64_t message_bytes_in, messages_in; /* `message` frames only: the fan-out frame size */
     struct bench_error_kind error_kinds[BENCH_ERROR_KINDS]; /* error codes, close codes */
     char first_failure[160];                                /* first connect error text */
 };

@@ -310,6 +310,10 @@ int bench_report_json(const struct bench_result *r, const char *path)
     cJSON_AddNumberToObject(del, "foreign", (double)st->foreign);
     cJSON_AddNumberToObject(del, "warmup_delivered", (double)st->warmup_delivered);
     cJSON_AddNumberToObject(del, "per_s", d.deliveries_per_s);
+    /* the WebSocket message size of a delivery: bench-floor measures sends of this size */
+    cJSON_AddNumberToObject(del, "message_bytes",
+                            st->messages_in ? (double)st->message_bytes_in / (double)st->messages_in
+                                            : 0);
     cJSON_AddBoolToObject(del, "drained", r->drained);
     cJSON_AddNumberToObject(del, "drain_s", r->drain_s);
 

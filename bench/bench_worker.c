@@ -83,6 +83,8 @@ void bench_worker_stats_merge(struct bench_worker_stats *dst, const struct bench
     dst->bytes_in += src->bytes_in;
     dst->frames_in += src->frames_in;
     dst->frames_out += src->frames_out;
+    dst->message_bytes_in += src->message_bytes_in;
+    dst->messages_in += src->messages_in;
     for (int i = 0; i < BENCH_ERROR_KINDS; i++) {
         const struct bench_error_kind *k = &src->error_kinds[i];
         for (uint64_t n = 0; n < k->count; n++)
@@ -284,6 +286,8 @@ static void bench_on_frame(struct bench_conn *c, const char *buf, size_t len)
         return;
     }
     if (bench_span_eq(f.type, "message")) {
+        w->st.messages_in++;
+        w->st.message_bytes_in += len;
         bench_on_message(c, &f);
     } else if (bench_span_eq(f.type, "ack")) {
         bench_on_answer(c, &f, true);

@@ -3,7 +3,9 @@
 // nodes, and its JSON summary parses and adds up: every measured publish is expected at every
 // other member of its room, everything expected was delivered exactly once and in offset
 // order, and every publish was acked. The idle-connections mode opens and holds its
-// connections. Speed is judged from bench/run.sh, never here: no timing assertions.
+// connections. bench-floor (issue 14), the kernel-cost probe bench/run.sh runs next to each
+// scenario, sends over its sockets and its drainer reads back every byte it sent. Speed is
+// judged from bench/run.sh, never here: no timing assertions.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -13,21 +15,23 @@ import { JWT_SECRET, TESTS_DIR, outputDir, startCluster, stopAll } from './lib/h
 
 const BUILD_DIR = process.env.BUILD_DIR || path.resolve(TESTS_DIR, '..', 'build');
 const BENCH_BIN = process.env.BENCH_BIN || path.join(BUILD_DIR, 'chat-bench');
+const FLOOR_BIN = process.env.FLOOR_BIN || path.join(BUILD_DIR, 'bench-floor');
 const RUN_TIMEOUT_MS = 90000;
 
 const SANITIZER_REPORT = /ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:/;
 
-/** Runs chat-bench with args; resolves {code, signal, stdout, stderr}; bounded. */
-function runBench(args) {
+/** Runs bin with args; resolves {code, signal, stdout, stderr}; bounded; logged to the output dir. */
+function runProgram(bin, args) {
+    const name = path.basename(bin);
     return new Promise((resolve, reject) => {
-        const child = spawn(BENCH_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
         let stdout = '';
         let stderr = '';
         child.stdout.on('data', (d) => (stdout += d));
         child.stderr.on('data', (d) => (stderr += d));
         const timer = setTimeout(() => {
             child.kill('SIGKILL');
-            reject(new Error(`chat-bench did not finish within ${RUN_TIMEOUT_MS} ms\n${stdout}\n${stderr}`));
+            reject(new Error(`${name} did not finish within ${RUN_TIMEOUT_MS} ms\n${stdout}\n${stderr}`));
         }, RUN_TIMEOUT_MS);
         child.once('error', (err) => {
             clearTimeout(timer);
@@ -35,11 +39,15 @@ function runBench(args) {
         });
         child.once('exit', (code, signal) => {
             clearTimeout(timer);
-            const log = path.join(outputDir(), `chat-bench-${Date.now()}.log`);
-            fs.writeFileSync(log, `$ ${BENCH_BIN} ${args.join(' ')}\n${stdout}\n--- stderr ---\n${stderr}`);
+            const log = path.join(outputDir(), `${name}-${Date.now()}.log`);
+            fs.writeFileSync(log, `$ ${bin} ${args.join(' ')}\n${stdout}\n--- stderr ---\n${stderr}`);
             resolve({ code, signal, stdout, stderr });
         });
     });
+}
+
+function runBench(args) {
+    return runProgram(BENCH_BIN, args);
 }
 
 function describeRun(r) {
@@ -112,6 +120,7 @@ describe('chat-bench scenario 1 at a tiny size against two nodes', () => {
         assert.equal(d.expected, report.publishes.sent * others);
         assert.equal(d.delivered + d.lost, d.expected);
         assert.equal(report.latency.count, d.delivered, 'one latency sample per delivery');
+        assert.ok(d.message_bytes > 0, 'the size bench-floor is sized from');
     });
 
     it('lost nothing, duplicated nothing, kept offset order', () => {
@@ -155,5 +164,37 @@ describe('chat-bench --connections-only', () => {
         assert.equal(report.connections.failed, 0);
         assert.equal(report.connections.dropped, 0);
         assert.equal(typeof report.server.rss_per_conn_kib, 'number');
+    });
+});
+
+describe('bench-floor at a tiny size', () => {
+    it('sends every case over its sockets and the drainer reads back every byte', async () => {
+        assert.ok(fs.existsSync(FLOOR_BIN), `bench-floor not found at ${FLOOR_BIN} (set BUILD_DIR)`);
+        const json = path.join(outputDir(), 'floor.json');
+        const SOCKETS = 20;
+        const SENDS = 2000;
+        const r = await runProgram(FLOOR_BIN, [
+            '--sockets', String(SOCKETS),
+            '--message-bytes', '150',
+            '--coalesce', '1,4',
+            '--sends', String(SENDS),
+            '--label', 'smoke',
+            '--json', json,
+        ]);
+        assert.equal(r.code, 0, `bench-floor failed: ${describeRun(r)}`);
+        assert.doesNotMatch(r.stderr, SANITIZER_REPORT, describeRun(r));
+        const f = JSON.parse(fs.readFileSync(json, 'utf8'));
+        assert.equal(f.sockets, SOCKETS);
+        assert.equal(f.frame_bytes, 150 + 4, 'a 150-byte message takes a 4-byte WebSocket header');
+        assert.deepEqual(f.cases.map((c) => c.frames_per_send), [1, 4]);
+        for (const c of f.cases) {
+            assert.equal(c.sends, SENDS);
+            assert.ok(c.cpu_us_per_send >= 0 && c.user_s >= 0 && c.sys_s >= 0, JSON.stringify(c));
+        }
+        // each case: one warm-up send per socket, then the measured sends, of k frames each
+        assert.equal(f.bytes_sent, (SENDS + SOCKETS) * f.frame_bytes * (1 + 4));
+        assert.equal(f.bytes_drained, f.bytes_sent);
+        assert.equal(f.ok, true);
+        assert.match(r.stdout, /check .* OK/);
     });
 });
