@@ -100,6 +100,8 @@ static int set_redis_list(struct gateway_config *cfg, const struct config_option
                           const char *value, char *why, size_t whylen);
 static int set_origin_list(struct gateway_config *cfg, const struct config_option *opt,
                            const char *value, char *why, size_t whylen);
+static int set_webhook_events(struct gateway_config *cfg, const struct config_option *opt,
+                              const char *value, char *why, size_t whylen);
 
 static const char *const alg_names[] = {"HS256", "RS256", "ES256", NULL};
 static const char *const log_format_names[] = {"kv", "json", NULL};
@@ -228,6 +230,16 @@ static const struct config_option config_options[] = {
            10000000, "connections per node"),
     NUMBER(OPT_BYTES, "sndbuf", "SNDBUF", sndbuf, "SIZE", "64KiB", 0, 64 * MIB,
            "SO_SNDBUF, 0 = kernel's"),
+    /* webhooks (PROTOCOL.md section 9) */
+    STRING("webhook-url", "WEBHOOK_URL", webhook_url, "URL", "off", "http(s):// URL events go to"),
+    STRING("webhook-secret", "WEBHOOK_SECRET", webhook_secret, "SECRET", "none",
+           "HMAC key of X-Chat-Signature"),
+    LIST("webhook-events", "WEBHOOK_EVENTS", set_webhook_events, "LIST",
+         "user.online,user.offline,direct.undelivered", "all", 3, "events sent, comma list"),
+    NUMBER(OPT_INT, "webhook-timeout", "WEBHOOK_TIMEOUT", webhook_timeout_s, "SEC", "5", 1, 300,
+           "per delivery attempt"),
+    NUMBER(OPT_INT, "webhook-retention", "WEBHOOK_RETENTION", webhook_retention_s, "SEC", "3600",
+           1, 604800, "undelivered events kept for"),
     /* logging */
     ENUM("log-format", "LOG_FORMAT", log_format, log_format_names, "FMT", "kv", "kv | json"),
     ENUM("log-level", "LOG_LEVEL", log_level, log_level_names, "LEVEL", "info",
@@ -918,6 +930,40 @@ static int set_origin_list(struct gateway_config *cfg, const struct config_optio
     return 0;
 }
 
+/* Replaces the event set: a comma list of known event names (at least one). */
+static int set_webhook_events(struct gateway_config *cfg, const struct config_option *opt,
+                              const char *value, char *why, size_t whylen)
+{
+    static const char *const names[] = {"user.online", "user.offline", "direct.undelivered"};
+    unsigned events = 0;
+    char seen[48];
+    (void)opt;
+    for (const char *p = value;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *entry = trim(p, &len);
+        unsigned bit = 0;
+        for (unsigned i = 0; len && !bit && i < sizeof(names) / sizeof(names[0]); i++)
+            if (strlen(names[i]) == len && memcmp(entry, names[i], len) == 0)
+                bit = 1u << i;
+        if (len && !bit) {
+            snprintf(why, whylen, "'%s' is not one of user.online, user.offline, "
+                     "direct.undelivered", shown_n(entry, len, seen, sizeof(seen)));
+            return -1;
+        }
+        events |= bit;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    if (!events) {
+        snprintf(why, whylen, "names no event");
+        return -1;
+    }
+    cfg->webhook_events = events;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Parsing                                                                                     */
 /* ------------------------------------------------------------------------------------------ */
@@ -1001,6 +1047,15 @@ static int apply_arguments(struct gateway_config *cfg, int argc, char **argv, ch
     return 0;
 }
 
+/* An http:// or https:// URL with a host (the rest is checked when the client connects). */
+static bool webhook_url_valid(const char *url)
+{
+    size_t skip = ascii_equal_nocase(url, 7, "http://")    ? 7
+                  : ascii_equal_nocase(url, 8, "https://") ? 8
+                                                           : 0;
+    return skip && url[skip] && url[skip] != '/' && url[skip] != ':' && !strpbrk(url, " \t\r\n");
+}
+
 /* Checks the rules that involve more than one field, after every source has been merged. */
 static int validate(const struct gateway_config *cfg, char *err, size_t errlen)
 {
@@ -1017,6 +1072,15 @@ static int validate(const struct gateway_config *cfg, char *err, size_t errlen)
     if (cfg->dev_tokens && cfg->jwt_alg != CONFIG_ALG_HS256) {
         option_error(err, errlen, option_named("dev-tokens"),
                      "needs --jwt-alg HS256 (dev tokens are signed with the shared secret)");
+        return -1;
+    }
+    if (cfg->webhook_url && !webhook_url_valid(cfg->webhook_url)) {
+        option_error(err, errlen, option_named("webhook-url"),
+                     "must be http://host[:port][/path] or https://...");
+        return -1;
+    }
+    if (cfg->webhook_url && !(cfg->webhook_secret && cfg->webhook_secret[0])) {
+        option_error(err, errlen, option_named("webhook-secret"), "required with --webhook-url");
         return -1;
     }
     if (cfg->text_limit > cfg->frame_limit) {

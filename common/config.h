@@ -30,6 +30,12 @@ enum config_redis_mode {
 enum config_alg { CONFIG_ALG_HS256, CONFIG_ALG_RS256, CONFIG_ALG_ES256 };
 enum config_log_format { CONFIG_LOG_KV, CONFIG_LOG_JSON };
 enum config_log_level { CONFIG_LOG_DEBUG, CONFIG_LOG_INFO, CONFIG_LOG_WARN, CONFIG_LOG_ERROR };
+/* --webhook-events bits, in the order of the names that option takes. */
+enum config_webhook_event {
+    CONFIG_WEBHOOK_USER_ONLINE = 1 << 0,
+    CONFIG_WEBHOOK_USER_OFFLINE = 1 << 1,
+    CONFIG_WEBHOOK_DIRECT_UNDELIVERED = 1 << 2,
+};
 
 struct redis_endpoint {
     char host[256];
@@ -93,6 +99,12 @@ struct gateway_config {
     int max_header_bytes;         /* --max-header-bytes / MAX_HEADER_BYTES, 8192, 1024..65536 */
     int max_connections;          /* --max-connections / MAX_CONNECTIONS, 100000, 1..10000000 */
     int sndbuf;                   /* --sndbuf / SNDBUF bytes, 65536, 0 = kernel default */
+    /* webhooks (PROTOCOL.md §9) */
+    const char *webhook_url;      /* --webhook-url / WEBHOOK_URL, http(s)://..., NULL = off */
+    const char *webhook_secret;   /* --webhook-secret / WEBHOOK_SECRET, required with a URL */
+    unsigned webhook_events;      /* --webhook-events / WEBHOOK_EVENTS, CONFIG_WEBHOOK_* bits */
+    int webhook_timeout_s;        /* --webhook-timeout / WEBHOOK_TIMEOUT, 5, 1..300 per attempt */
+    int webhook_retention_s;      /* --webhook-retention / WEBHOOK_RETENTION, 3600, 1..604800 */
     /* logging */
     enum config_log_format log_format; /* --log-format / LOG_FORMAT: kv (default) | json */
     enum config_log_level log_level;   /* --log-level / LOG_LEVEL: debug|info (default)|warn|error */

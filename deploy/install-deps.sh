@@ -16,7 +16,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config
-  libwebsockets-dev libhiredis-dev libevent-dev libcjson-dev libjwt-dev libssl-dev
+  libwebsockets-dev libuv1-dev libhiredis-dev libevent-dev libcjson-dev libjwt-dev libssl-dev
   libcmocka-dev
   redis-server nginx-light openssl procps ca-certificates curl
   redis-sentinel

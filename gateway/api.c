@@ -19,6 +19,7 @@
 #include "http.h"
 
 #include "log.h"
+#include "webhooks.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -148,7 +149,9 @@ void api_submit(struct api_request *r)
     if (r->direct) {
         char *json = proto_encode_direct("@server", NULL, req.to, ts, req.text, req.text_len,
                                          req.data_json);
-        cmd = json ? store_send_cmd(gw, req.to, true, "-", json, api_on_done, r) : NULL;
+        cmd = json ? webhooks_send_direct(gw, "@server", req.to, ts, req.text, req.text_len,
+                                          req.data_json, "-", json, api_on_done, r)
+                   : NULL;
         free(json);
     } else {
         char *head = NULL, *tail = NULL;

@@ -105,6 +105,8 @@ static void channel_reconcile(struct bus *bus, const char *key, struct bus_chann
         if (s && s->sub_up && channel_send(bus, s, "SUBSCRIBE", key) == 0) {
             ch->state = CHANNEL_SUBSCRIBING;
             ch->server = s->index;
+        } else {
+            bus->channels_retry = true; /* the next watchdog pass tries again */
         }
     } else if (!ch->want && ch->state == CHANNEL_SUBSCRIBED) {
         struct bus_server *s = bus->servers[ch->server];
@@ -180,7 +182,8 @@ static void channels_error(struct bus_server *s, const char *err)
     unsigned slot;
     char host[SLOT_MAP_HOST_MAX + 1];
     int port;
-    if (slot_map_parse_redirect(err, &slot, host, sizeof(host), &port) == 1) {
+    bool moved = slot_map_parse_redirect(err, &slot, host, sizeof(host), &port) == 1;
+    if (moved) {
         atomic_fetch_add(&bus->moved, 1);
         bus_topology_moved(bus, slot, host, port);
     } else {
@@ -190,8 +193,14 @@ static void channels_error(struct bus_server *s, const char *err)
     }
     if (ch && ch->server == s->index &&
         (ch->state == CHANNEL_SUBSCRIBING || ch->state == CHANNEL_UNSUBSCRIBING)) {
-        ch->state = CHANNEL_IDLE; /* retried by the reconcile pass, where the key lives now */
-        channel_reconcile(bus, p->channel, ch);
+        /* Retried where the key lives now: at once after MOVED (the map changed); after any
+         * other error by the next reconcile pass (map refresh, watchdog), never in a loop. */
+        ch->state = CHANNEL_IDLE;
+        ch->server = -1;
+        if (moved)
+            channel_reconcile(bus, p->channel, ch);
+        else
+            bus->channels_retry = true;
     }
     free(p);
 }
@@ -306,6 +315,16 @@ void bus_channels_server_lost(struct bus_server *s)
 {
     pending_clear(s->bus, s->index);
     channels_walk(s->bus, s->index, true);
+}
+
+void bus_channels_retry(struct bus *bus)
+{
+    /* Only when a wanted channel could not be subscribed: a walk over every channel (one per
+     * room and per local user) each second would cost a node with 20k users for nothing. */
+    if (!bus->channels_retry)
+        return;
+    bus->channels_retry = false;
+    channels_walk(bus, -1, false);
 }
 
 void bus_channels_reconcile_all(struct bus *bus)

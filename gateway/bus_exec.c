@@ -4,8 +4,12 @@
  * Scripts go as EVALSHA with the SHA this server gave at SCRIPT LOAD; NOSCRIPT (Redis
  * restarted, or a replica just promoted) resends once as EVAL with the text. Redirections:
  * MOVED updates the slot map and retries; ASK sends ASKING then the command to the named
- * server, once; TRYAGAIN retries after 50 ms. At most BUS_EXEC_ATTEMPTS in all. CLUSTERDOWN,
- * MASTERDOWN, READONLY (a demoted master), LOADING: unavailable, and the map is read again.
+ * server, once; at most BUS_EXEC_ATTEMPTS of these in a row. TRYAGAIN (a slot migration in
+ * progress: our scripts always name keys that do not exist, such as the channel, so Redis
+ * answers it to every script on a migrating slot, at the source and at the target), and a
+ * redirection to a server still connecting, park the command (bus->parked) and send it again
+ * every 50 ms, for up to 3 s, then unavailable. CLUSTERDOWN, MASTERDOWN, READONLY (a demoted
+ * master), LOADING: unavailable, and the map is read again.
  * A command whose connection is lost completes unavailable (hiredis calls back with NULL).
  *
  * The publish script with --redis-wait N: the script stores the message and returns it
@@ -16,88 +20,67 @@
 #include "bus_internal.h"
 
 #include "log.h"
-#include "redis_scripts.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BUS_EXEC_ATTEMPTS 5
-#define BUS_TRYAGAIN_MS 50
-
-static const char *const script_text[BUS_SCRIPT_COUNT] = {
-    [BUS_SCRIPT_PUBLISH] = REDIS_SCRIPT_PUBLISH,
-    [BUS_SCRIPT_SYNC] = REDIS_SCRIPT_SYNC,
-    [BUS_SCRIPT_ROTATE] = REDIS_SCRIPT_ROTATE,
-    [BUS_SCRIPT_FETCH] = REDIS_SCRIPT_FETCH,
-    [BUS_SCRIPT_HISTORY] = REDIS_SCRIPT_HISTORY,
-    [BUS_SCRIPT_PRESENCE_JOIN] = REDIS_SCRIPT_PRESENCE_JOIN,
-    [BUS_SCRIPT_PRESENCE_LEAVE] = REDIS_SCRIPT_PRESENCE_LEAVE,
-    [BUS_SCRIPT_PRESENCE_LIST] = REDIS_SCRIPT_PRESENCE_LIST,
-    [BUS_SCRIPT_NODE_REFRESH] = REDIS_SCRIPT_NODE_REFRESH,
-    [BUS_SCRIPT_NODE_DEAD] = REDIS_SCRIPT_NODE_DEAD,
-    [BUS_SCRIPT_ROOM_FORGET_NODE] = REDIS_SCRIPT_ROOM_FORGET_NODE,
-    [BUS_SCRIPT_SEND] = REDIS_SCRIPT_SEND,
-    [BUS_SCRIPT_ONLINE] = REDIS_SCRIPT_ONLINE,
-    [BUS_SCRIPT_READ] = REDIS_SCRIPT_READ,
-    [BUS_SCRIPT_READS] = REDIS_SCRIPT_READS,
-};
-
-const char *bus_script_text(enum bus_script script)
-{
-    return script_text[script];
-}
-
-/* ---- loading scripts on a fresh connection ---- */
-
-static void exec_on_loaded(redisAsyncContext *ac, void *r, void *privdata)
-{
-    struct bus_server *s = ac->data;
-    redisReply *reply = r;
-    char *dst = privdata;
-    if (reply && reply->type == REDIS_REPLY_STRING && reply->len == 40) {
-        memcpy(dst, reply->str, 40);
-        dst[40] = '\0';
-        if (++s->shas_loaded == BUS_SCRIPT_COUNT)
-            bus_server_update_ready(s);
-        return;
-    }
-    if (!reply)
-        return;
-    log_event(CONFIG_LOG_WARN, "redis_script_load_failed", "server", s->host, "error",
-              reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply", NULL);
-    /* E.g. LOADING right after a restart: drop and let the backoff try again, rather than
-     * stay connected and never ready. */
-    if (s->cmd == ac && !s->bus->closing && s->shas_loaded >= 0) {
-        s->shas_loaded = -BUS_SCRIPT_COUNT; /* one drop for the whole batch */
-        bus_server_drop(s, "script load failed");
-    }
-}
-
-void bus_exec_load_scripts(struct bus_server *s)
-{
-    s->shas_loaded = 0;
-    for (int i = 0; i < BUS_SCRIPT_COUNT; i++) {
-        s->sha[i][0] = '\0';
-        redisAsyncCommand(s->cmd, exec_on_loaded, s->sha[i], "SCRIPT LOAD %s", script_text[i]);
-    }
-}
+#define BUS_EXEC_ATTEMPTS 5 /* immediate redirections (MOVED, ASK, NOSCRIPT) per try */
+#define BUS_RETRY_MS 50
+#define BUS_RETRY_FOR_MS 3000
 
 /* ---- running ---- */
 
 static void exec_send(struct bus *bus, struct bus_cmd *cmd);
 
-static void exec_retry_later(evutil_socket_t fd, short what, void *arg)
+/* Sends the parked commands again, in the order they were parked. */
+static void exec_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    struct bus_cmd *cmd = arg;
-    exec_send(cmd->bus, cmd);
+    struct bus *bus = arg;
+    struct bus_cmd *list = bus->parked;
+    bus->parked = NULL;
+    while (list) {
+        struct bus_cmd *next = list->next;
+        list->next = NULL;
+        exec_send(bus, list);
+        list = next;
+    }
 }
 
-/* Decides what an error reply means; true when the command was sent again. */
+/* Parks cmd to be sent again in BUS_RETRY_MS (a slot being migrated, a server connecting);
+ * false when it has been retried for BUS_RETRY_FOR_MS already. Each retry starts with a fresh
+ * budget of immediate redirections. */
+static bool exec_park(struct bus *bus, struct bus_cmd *cmd)
+{
+    int64_t now = bus_now_ns();
+    if (!cmd->parked_ns)
+        cmd->parked_ns = now;
+    if (now - cmd->parked_ns > BUS_RETRY_FOR_MS * 1000000ll || bus->closing)
+        return false;
+    if (!bus->retry_ev && !(bus->retry_ev = evtimer_new(bus->base, exec_on_retry, bus)))
+        return false;
+    cmd->attempts = 0;
+    cmd->ask_server = -1;
+    cmd->next = NULL;
+    struct bus_cmd **tail = &bus->parked;
+    while (*tail)
+        tail = &(*tail)->next;
+    *tail = cmd;
+    struct timeval tv = {0, BUS_RETRY_MS * 1000};
+    if (!evtimer_pending(bus->retry_ev, NULL))
+        evtimer_add(bus->retry_ev, &tv);
+    return true;
+}
+
+/* Decides what an error reply means; true when the command was sent again or parked. */
 static bool exec_redirect(struct bus *bus, struct bus_cmd *cmd, const char *err)
 {
+    /* During a slot migration a multi-key script gets TRYAGAIN (keys on both sides) until
+     * the slot is settled: wait for it rather than fail the command. */
+    if (strncmp(err, "TRYAGAIN", 8) == 0)
+        return exec_park(bus, cmd);
     if (++cmd->attempts > BUS_EXEC_ATTEMPTS)
         return false;
     unsigned slot;
@@ -107,6 +90,8 @@ static bool exec_redirect(struct bus *bus, struct bus_cmd *cmd, const char *err)
     if (kind == 1) {
         atomic_fetch_add(&bus->moved, 1);
         bus_topology_moved(bus, slot, host, port);
+        if (!bus_route(bus, cmd->key, cmd->user))
+            return exec_park(bus, cmd); /* the new owner is being connected */
         exec_send(bus, cmd);
         return true;
     }
@@ -114,7 +99,7 @@ static bool exec_redirect(struct bus *bus, struct bus_cmd *cmd, const char *err)
         atomic_fetch_add(&bus->ask, 1);
         struct bus_server *to = bus_topology_server_at(bus, host, port);
         if (!bus_server_ready(to))
-            return false;
+            return exec_park(bus, cmd);
         cmd->ask_server = to->index;
         exec_send(bus, cmd);
         return true;
@@ -123,13 +108,6 @@ static bool exec_redirect(struct bus *bus, struct bus_cmd *cmd, const char *err)
         cmd->with_text = true;
         exec_send(bus, cmd);
         return true;
-    }
-    if (strncmp(err, "TRYAGAIN", 8) == 0) {
-        struct timeval tv = {0, BUS_TRYAGAIN_MS * 1000};
-        cmd->bus = bus;
-        if (event_base_once(bus->base, -1, EV_TIMEOUT, exec_retry_later, cmd, &tv) == 0)
-            return true;
-        return false;
     }
     if (strncmp(err, "CLUSTERDOWN", 11) == 0 || strncmp(err, "READONLY", 8) == 0 ||
         strncmp(err, "MASTERDOWN", 10) == 0 || strncmp(err, "LOADING", 7) == 0)
@@ -235,7 +213,7 @@ static void exec_send(struct bus *bus, struct bus_cmd *cmd)
         if (pre) {
             argv[0] = text ? "EVAL" : "EVALSHA";
             argv[1] = cmd->eval_text ? cmd->eval_text
-                      : text         ? script_text[cmd->script]
+                      : text         ? bus_script_text(cmd->script)
                                      : s->sha[cmd->script];
             argv[2] = nkeys;
         }
@@ -258,10 +236,5 @@ static void exec_send(struct bus *bus, struct bus_cmd *cmd)
 
 void bus_exec(struct bus *bus, struct bus_cmd *cmd)
 {
-    if (cmd->kind == BUS_CMD_SUBSCRIBE) {
-        bus_channels_want(bus, cmd->key, cmd->user, cmd->want);
-        bus_cmd_free(cmd);
-        return;
-    }
     exec_send(bus, cmd);
 }

@@ -1,12 +1,16 @@
 /*
- * bus_internal — the bus thread's own state, shared by its files and by nothing else:
- *   bus.c          the thread, the two queues, events to the connection thread, start/stop
- *   bus_server.c   one Redis server: its command connection (hiredis async), its subscriber
- *                  connection (bus_sconn.c), reconnect with backoff, watchdog, script SHAs
- *   bus_sconn.c    a subscriber connection read with hiredis's reader, not its async API
+ * bus_internal — the bus thread's own state, shared by its files and by nothing else. Calls go
+ * down this list only; what must flow back up (a server's state, a new slot map) goes through
+ * the function pointers bus.c registers (struct bus_server_hooks, map_changed):
+ *   bus.c          the thread and the command queue, start/stop, readiness for other threads
+ *   bus_exec.c     running commands: EVALSHA/NOSCRIPT, MOVED/ASK/TRYAGAIN, WAIT
  *   bus_channels.c the channel table: wanted vs. subscribed, loss and repair, message pushes
  *   bus_topology.c which server holds a key: plain hashing, Cluster slot map, Sentinel
- *   bus_exec.c     running commands: EVALSHA/NOSCRIPT, MOVED/ASK/TRYAGAIN, WAIT, parsing
+ *   bus_server.c   one Redis server: its command connection (hiredis async), its subscriber
+ *                  connection, reconnect with backoff, watchdog, loading the scripts
+ *   bus_sconn.c    a subscriber connection read with hiredis's reader, not its async API
+ *   bus_scripts.c  the scripts' texts, by number
+ *   bus_events.c   completions and pushes to the connection thread, and running them there
  * Everything below the queue lock in struct bus belongs to the bus thread alone, except the
  * atomics (readiness, counters) and the server-state snapshot (under `lock`).
  */
@@ -52,7 +56,7 @@ struct bus_cmd {
     size_t payload_len;
     uint64_t wait_offset;       /* publish mode: the script's answer, completed after WAIT */
     char wait_epoch[PROTO_EPOCH_MAX + 1];
-    struct bus *bus;            /* for a delayed retry (TRYAGAIN) */
+    int64_t parked_ns;          /* first parked for a retry (TRYAGAIN ...); 0: never */
     int server;                 /* where the command went */
 };
 
@@ -98,6 +102,17 @@ struct bus_channel {
 struct bus_event;
 struct bus_pending;
 
+/* What a server's state changes mean to the layers above it (channels, topology), called
+ * through pointers bus.c registers, so bus_server.c calls no file above it. */
+struct bus_server_hooks {
+    void (*sub_reply)(struct bus_server *s, redisReply *reply); /* a subscriber reply */
+    void (*sub_up)(struct bus_server *s);                       /* subscriber connected */
+    void (*sub_lost)(struct bus_server *s);                     /* subscriber gone */
+    void (*ready)(struct bus_server *s);                        /* became ready */
+    void (*lost)(struct bus_server *s);                         /* a connection lost/failed */
+    void (*changed)(struct bus *bus);                           /* readiness changed */
+};
+
 struct bus {
     /* shared, under lock */
     pthread_mutex_t lock;
@@ -119,6 +134,8 @@ struct bus {
     char local_prefix[96];
     size_t local_prefix_len;
     struct bus_hooks hooks;
+    struct bus_server_hooks server_hooks;
+    void (*map_changed)(struct bus *bus); /* bus_topology.c's slot map changed */
     void (*wake)(void *);
     void *wake_arg;
     pthread_t thread;
@@ -135,11 +152,14 @@ struct bus {
     int sentinel_next;           /* sentinel: the next Sentinel to ask */
     int sentinel_data;           /* sentinel: index of the data server, -1 until resolved */
     bool resolving;
+    int64_t resolved_ns;         /* sentinel: when a Sentinel was last asked */
     struct strmap channels;      /* channel name → struct bus_channel */
+    bool channels_retry;         /* a wanted channel waits for a server: retry each second */
     /* per server, channels with a (S)(UN)SUBSCRIBE outstanding, oldest first (errors carry no
      * channel name) */
     struct bus_pending *pending_head[BUS_SERVERS_MAX], *pending_tail[BUS_SERVERS_MAX];
-    struct bus_cmd *parked;      /* commands waiting for a slot map refresh (bounded) */
+    struct bus_cmd *parked;      /* commands waiting to be sent again (bus_exec.c; bounded) */
+    struct event *retry_ev;      /* sends the parked commands again */
     uint64_t rng;
 };
 
@@ -159,10 +179,12 @@ void bus_publish_snapshot(struct bus *bus);
 struct bus_server *bus_server_add(struct bus *bus, const char *host, int port, int db,
                                   enum bus_role role);
 void bus_server_connect(struct bus_server *s);
+void bus_server_connect_later(struct bus_server *s); /* after its backoff */
 void bus_server_drop(struct bus_server *s, const char *why);
 bool bus_server_ready(const struct bus_server *s);
 void bus_servers_watchdog(struct bus *bus);
 void bus_server_update_ready(struct bus_server *s);
+void bus_server_load_scripts(struct bus_server *s);
 
 /* bus_sconn.c: a subscriber connection; on_reply gets every reply (NULL: the connection is
  * gone, after which the sconn is freed by the caller). */
@@ -178,6 +200,8 @@ void bus_channels_on_reply(struct bus_server *s, redisReply *reply);
 void bus_channels_server_up(struct bus_server *s);
 void bus_channels_server_lost(struct bus_server *s);
 void bus_channels_reconcile_all(struct bus *bus);
+/* Reconciles again only if a wanted channel is still waiting for its server. */
+void bus_channels_retry(struct bus *bus);
 void bus_channels_free(struct bus *bus);
 
 /* bus_topology.c */
@@ -191,10 +215,12 @@ void bus_topology_server_lost(struct bus_server *s);
 void bus_topology_server_ready(struct bus_server *s);
 void bus_topology_update_ready(struct bus *bus);
 bool bus_topology_sharded(const struct bus *bus); /* SSUBSCRIBE/SPUBLISH */
+void bus_topology_tick(struct bus *bus);          /* the watchdog's second */
+
+/* bus_scripts.c */
+const char *bus_script_text(enum bus_script script);
 
 /* bus_exec.c */
 void bus_exec(struct bus *bus, struct bus_cmd *cmd);
-void bus_exec_load_scripts(struct bus_server *s);
-const char *bus_script_text(enum bus_script script);
 
 #endif

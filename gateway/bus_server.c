@@ -32,7 +32,7 @@ bool bus_server_ready(const struct bus_server *s)
     return s && atomic_load(&s->ready);
 }
 
-static void server_schedule_reconnect(struct bus_server *s)
+void bus_server_connect_later(struct bus_server *s)
 {
     if (s->bus->closing || !s->wanted || evtimer_pending(s->reconnect_ev, NULL))
         return;
@@ -59,11 +59,11 @@ void bus_server_update_ready(struct bus_server *s)
         s->ever_ready = true;
         log_event(CONFIG_LOG_INFO, "redis_ready", "server", addr,
                   s->role == BUS_ROLE_SENTINEL ? "role" : NULL, "sentinel", NULL);
-        bus_topology_server_ready(s);
-        if (s->role == BUS_ROLE_DATA)
-            bus_emit_ready(s->bus);
+        s->bus->server_hooks.ready(s);
+        if (s->role == BUS_ROLE_DATA && s->bus->mode != CONFIG_REDIS_CLUSTER)
+            bus_emit_ready(s->bus); /* cluster: per slot (bus_topology_update_ready) */
     } else {
-        bus_topology_update_ready(s->bus);
+        s->bus->server_hooks.changed(s->bus);
     }
     bus_publish_snapshot(s->bus);
 }
@@ -73,14 +73,14 @@ void bus_server_update_ready(struct bus_server *s)
 static void server_on_sub_up(struct bus_server *s)
 {
     s->sub_up = true;
-    bus_channels_server_up(s);
+    s->bus->server_hooks.sub_up(s);
     bus_server_update_ready(s);
 }
 
 static void server_on_sub_reply(struct bus_server *s, redisReply *reply)
 {
     if (reply) {
-        bus_channels_on_reply(s, reply);
+        s->bus->server_hooks.sub_reply(s, reply);
         return;
     }
     char addr[300];
@@ -90,10 +90,45 @@ static void server_on_sub_reply(struct bus_server *s, redisReply *reply)
     bus_sconn_close(s->sub);
     s->sub = NULL;
     s->sub_up = false;
-    bus_channels_server_lost(s);
+    s->bus->server_hooks.sub_lost(s);
     bus_server_update_ready(s);
-    bus_topology_server_lost(s);
-    server_schedule_reconnect(s);
+    s->bus->server_hooks.lost(s);
+    bus_server_connect_later(s);
+}
+
+/* ---- scripts, loaded on every new command connection ---- */
+
+static void server_on_script_loaded(redisAsyncContext *ac, void *r, void *privdata)
+{
+    struct bus_server *s = ac->data;
+    redisReply *reply = r;
+    char *dst = privdata;
+    if (reply && reply->type == REDIS_REPLY_STRING && reply->len == 40) {
+        memcpy(dst, reply->str, 40);
+        dst[40] = '\0';
+        if (++s->shas_loaded == BUS_SCRIPT_COUNT)
+            bus_server_update_ready(s);
+        return;
+    }
+    if (!reply)
+        return;
+    log_event(CONFIG_LOG_WARN, "redis_script_load_failed", "server", s->host, "error",
+              reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply", NULL);
+    /* E.g. LOADING right after a restart: drop and let the backoff try again, rather than
+     * stay connected and never ready. */
+    if (s->cmd == ac && !s->bus->closing && s->shas_loaded >= 0) {
+        s->shas_loaded = -BUS_SCRIPT_COUNT; /* one drop for the whole batch */
+        bus_server_drop(s, "script load failed");
+    }
+}
+
+void bus_server_load_scripts(struct bus_server *s)
+{
+    s->shas_loaded = 0;
+    for (int i = 0; i < BUS_SCRIPT_COUNT; i++) {
+        s->sha[i][0] = '\0';
+        redisAsyncCommand(s->cmd, server_on_script_loaded, s->sha[i], "SCRIPT LOAD %s", bus_script_text((enum bus_script)i));
+    }
 }
 
 /* ---- command connection ---- */
@@ -117,7 +152,7 @@ static void server_on_role(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
     s->role_checked = true;
-    bus_exec_load_scripts(s);
+    bus_server_load_scripts(s);
 }
 
 static void server_on_cmd_connect(const redisAsyncContext *ac, int status)
@@ -129,8 +164,8 @@ static void server_on_cmd_connect(const redisAsyncContext *ac, int status)
         log_event(CONFIG_LOG_WARN, "redis_connect_failed", "server", addr, "conn", "cmd", "error",
                   ac->errstr, NULL);
         s->cmd = NULL; /* hiredis frees it */
-        bus_topology_server_lost(s);
-        server_schedule_reconnect(s);
+        s->bus->server_hooks.lost(s);
+        bus_server_connect_later(s);
         return;
     }
     s->cmd_up = true;
@@ -143,7 +178,7 @@ static void server_on_cmd_connect(const redisAsyncContext *ac, int status)
     if (s->bus->mode == CONFIG_REDIS_SENTINEL)
         redisAsyncCommand(s->cmd, server_on_role, NULL, "ROLE");
     else
-        bus_exec_load_scripts(s);
+        bus_server_load_scripts(s);
 }
 
 /* The command connection is gone (hiredis freed it or is freeing it). */
@@ -155,8 +190,8 @@ static void server_cmd_gone(struct bus_server *s)
     s->shas_loaded = 0;
     s->role_checked = false;
     bus_server_update_ready(s);
-    bus_topology_server_lost(s);
-    server_schedule_reconnect(s);
+    s->bus->server_hooks.lost(s);
+    bus_server_connect_later(s);
 }
 
 static void server_on_cmd_disconnect(const redisAsyncContext *ac, int status)
@@ -190,7 +225,7 @@ void bus_server_connect(struct bus_server *s)
     if (!s->sub && s->role == BUS_ROLE_DATA)
         s->sub = bus_sconn_open(s, server_on_sub_reply, server_on_sub_up);
     if (!s->cmd || (!s->sub && s->role == BUS_ROLE_DATA))
-        server_schedule_reconnect(s);
+        bus_server_connect_later(s);
 }
 
 static void server_on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
@@ -275,5 +310,4 @@ void bus_servers_watchdog(struct bus *bus)
             s->ping_sent_ns = now;
         }
     }
-    bus_channels_reconcile_all(bus);
 }

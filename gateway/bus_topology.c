@@ -12,8 +12,11 @@
  *           owner was down counts as a failover seen.
  * sentinel  The Sentinels are asked in turn for the master's address
  *           (SENTINEL get-master-addr-by-name), the answer is confirmed with ROLE
- *           (bus_server.c), and asked again on every loss of the master; `+switch-master` on a
- *           Sentinel's pub/sub only makes that happen at once.
+ *           (bus_server.c), and asked again on every loss of the master (at most every 200 ms:
+ *           right after a failover some Sentinels still name the dead master). A master that
+ *           is up is kept whatever a Sentinel answers; `+switch-master` on a Sentinel's pub/sub
+ *           moves to the address it names at once. A named master that is down is retried
+ *           with the server's backoff, never in a loop.
  * Readiness is published for other threads: per slot (cluster) or as all/any flags.
  */
 #include "bus_internal.h"
@@ -83,13 +86,19 @@ void bus_topology_update_ready(struct bus *bus)
                     s = bus->servers[j];
             ready_node[i] = bus_server_ready(s);
         }
+        bool gained = false;
         for (unsigned slot = 0; slot < KEYSLOT_COUNT; slot++) {
             uint16_t o = bus->map->owner[slot];
             bool r = o != SLOT_MAP_NONE && ready_node[o];
-            atomic_store_explicit(&bus->slot_ready[slot], r, memory_order_relaxed);
+            uint8_t was = atomic_exchange_explicit(&bus->slot_ready[slot], r, memory_order_relaxed);
+            gained |= r && !was;
             all &= r;
             any |= r;
         }
+        /* In a cluster, keys become usable when their slot gets a ready master (a server
+         * ready before the map owns nothing yet): that is the `ready` the rooms wait for. */
+        if (gained)
+            bus_emit_ready(bus);
     } else {
         int first = bus->mode == CONFIG_REDIS_SENTINEL ? bus->sentinel_data : 0;
         int count = bus->mode == CONFIG_REDIS_SENTINEL ? 1 : bus->data_count;
@@ -209,7 +218,7 @@ static void topology_on_slots(redisAsyncContext *ac, void *r, void *privdata)
         bus_topology_server_at(bus, next->nodes[n].host, next->nodes[n].port);
     topology_release_idle(bus);
     bus_topology_update_ready(bus);
-    bus_channels_reconcile_all(bus);
+    bus->map_changed(bus); /* channels go where their keys live now */
     bus_publish_snapshot(bus);
     topology_arm_refresh(bus, atomic_load(&bus->all_ready) ? TOPOLOGY_REFRESH_IDLE_S * 1000
                                                            : TOPOLOGY_REFRESH_FAST_MS);
@@ -275,6 +284,49 @@ static void topology_retry_resolve(struct bus *bus)
     topology_arm_refresh(bus, SENTINEL_RETRY_MS);
 }
 
+/* Asks again, at once unless the last question is less than SENTINEL_RETRY_MS old: while the
+ * Sentinels disagree (one still names the dead master) the answers must not spin. */
+static void topology_resolve_soon(struct bus *bus)
+{
+    bus->resolving = false;
+    if (bus_now_ns() - bus->resolved_ns < SENTINEL_RETRY_MS * 1000000ll)
+        topology_arm_refresh(bus, SENTINEL_RETRY_MS);
+    else
+        topology_resolve(bus);
+}
+
+/* The master is host:port (a Sentinel's answer or +switch-master): keep it, or move to it. */
+static void topology_use_master(struct bus *bus, const char *host, int port)
+{
+    struct bus_server *cur = bus->sentinel_data >= 0 ? bus->servers[bus->sentinel_data] : NULL;
+    if (cur && cur->port == port && strcmp(cur->host, host) == 0) {
+        cur->wanted = true;
+        bus_server_connect_later(cur); /* it was just lost: with backoff, never in a loop */
+        return;
+    }
+    struct bus_server *s = NULL;
+    for (int i = 0; i < bus->server_count && !s; i++)
+        if (bus->servers[i]->role == BUS_ROLE_DATA && bus->servers[i]->port == port &&
+            strcmp(bus->servers[i]->host, host) == 0)
+            s = bus->servers[i];
+    if (!s && !(s = bus_server_add(bus, host, port, bus->cfg->sentinel_db, BUS_ROLE_DATA)))
+        return;
+    char port_text[16];
+    snprintf(port_text, sizeof(port_text), "%d", port);
+    log_event(CONFIG_LOG_INFO, "redis_master_resolved", "host", host, "port", port_text, NULL);
+    /* The new one first: the old one's loss below must not read as the master's loss. */
+    bus->sentinel_data = s->index;
+    if (cur) {
+        cur->wanted = false;
+        bus_server_drop(cur, "master moved");
+        atomic_fetch_add(&bus->failovers, 1);
+    }
+    s->wanted = true;
+    bus_server_connect(s);
+    bus_topology_update_ready(bus);
+    bus_publish_snapshot(bus);
+}
+
 static void topology_on_master_addr(redisAsyncContext *ac, void *r, void *privdata)
 {
     (void)privdata;
@@ -289,36 +341,12 @@ static void topology_on_master_addr(redisAsyncContext *ac, void *r, void *privda
         topology_retry_resolve(bus); /* this Sentinel does not know: the next one */
         return;
     }
-    const char *host = reply->element[0]->str;
-    int port = atoi(reply->element[1]->str);
-    struct bus_server *cur = bus->sentinel_data >= 0 ? bus->servers[bus->sentinel_data] : NULL;
     bus->resolving = false;
-    if (cur && cur->port == port && strcmp(cur->host, host) == 0) {
-        cur->wanted = true;
-        bus_server_connect(cur);
+    /* A master that is up and confirmed by ROLE is kept: only its loss (or +switch-master)
+     * moves us, so a Sentinel that has not heard of a failover yet cannot send us back. */
+    if (bus->sentinel_data >= 0 && bus_server_ready(bus->servers[bus->sentinel_data]))
         return;
-    }
-    struct bus_server *s = NULL;
-    for (int i = 0; i < bus->server_count && !s; i++)
-        if (bus->servers[i]->role == BUS_ROLE_DATA && bus->servers[i]->port == port &&
-            strcmp(bus->servers[i]->host, host) == 0)
-            s = bus->servers[i];
-    if (!s)
-        s = bus_server_add(bus, host, port, bus->cfg->sentinel_db, BUS_ROLE_DATA);
-    if (!s)
-        return;
-    if (cur) {
-        cur->wanted = false;
-        bus_server_drop(cur, "master moved");
-        atomic_fetch_add(&bus->failovers, 1);
-    }
-    log_event(CONFIG_LOG_INFO, "redis_master_resolved", "host", host, "port",
-              reply->element[1]->str, NULL);
-    bus->sentinel_data = s->index;
-    s->wanted = true;
-    bus_server_connect(s);
-    bus_topology_update_ready(bus);
-    bus_publish_snapshot(bus);
+    topology_use_master(bus, reply->element[0]->str, atoi(reply->element[1]->str));
 }
 
 /* Asks the next connected Sentinel where the master is. */
@@ -336,13 +364,15 @@ static void topology_resolve(struct bus *bus)
                               "SENTINEL get-master-addr-by-name %s",
                               bus->cfg->sentinel_master) == REDIS_OK) {
             bus->resolving = true;
+            bus->resolved_ns = bus_now_ns();
             return;
         }
     }
     topology_retry_resolve(bus);
 }
 
-/* +switch-master <name> <old ip> <old port> <new ip> <new port>: ask again at once. */
+/* +switch-master <name> <old ip> <old port> <new ip> <new port>: the Sentinel that says so
+ * knows the new master; move to it at once (ROLE still confirms it). */
 static void topology_on_sentinel_push(struct bus_server *s, redisReply *r)
 {
     struct bus *bus = s->bus;
@@ -350,19 +380,20 @@ static void topology_on_sentinel_push(struct bus_server *s, redisReply *r)
         bus_sconn_close(s->sub);
         s->sub = NULL;
         s->sub_up = false;
-        return; /* watched again from the next Sentinel that is up (bus_topology_server_ready) */
+        return; /* watched again from a Sentinel that is up (bus_topology_tick) */
     }
-    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-        r->element[2]->type == REDIS_REPLY_STRING && r->element[0]->type == REDIS_REPLY_STRING &&
-        strcmp(r->element[0]->str, "message") == 0) {
-        size_t nlen = strlen(bus->cfg->sentinel_master);
-        if (strncmp(r->element[2]->str, bus->cfg->sentinel_master, nlen) == 0 &&
-            r->element[2]->str[nlen] == ' ') {
-            log_event(CONFIG_LOG_INFO, "redis_switch_master", "event", r->element[2]->str, NULL);
-            bus->resolving = false;
-            topology_resolve(bus);
-        }
-    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[2]->type != REDIS_REPLY_STRING ||
+        strcmp(r->element[0]->str, "message") != 0)
+        return;
+    char name[64], old_host[SLOT_MAP_HOST_MAX + 1], host[SLOT_MAP_HOST_MAX + 1];
+    int old_port, port;
+    if (sscanf(r->element[2]->str, "%63s %255s %d %255s %d", name, old_host, &old_port, host,
+               &port) != 5 ||
+        strcmp(name, bus->cfg->sentinel_master) != 0)
+        return;
+    log_event(CONFIG_LOG_INFO, "redis_switch_master", "event", r->element[2]->str, NULL);
+    topology_use_master(bus, host, port);
 }
 
 static void topology_sentinel_sub_up(struct bus_server *s)
@@ -386,6 +417,14 @@ static void topology_watch_sentinels(struct bus *bus)
             return;
         }
     }
+}
+
+/* Once a second (the watchdog): a Sentinel whose +switch-master subscription was lost is
+ * replaced by another one that is up. */
+void bus_topology_tick(struct bus *bus)
+{
+    if (bus->mode == CONFIG_REDIS_SENTINEL && !bus->closing)
+        topology_watch_sentinels(bus);
 }
 
 /* ---- events from servers ---- */
@@ -416,8 +455,7 @@ void bus_topology_server_lost(struct bus_server *s)
                s->index == bus->sentinel_data) {
         /* Never reuse a master address across a loss: ask the Sentinels again. */
         s->wanted = false;
-        bus->resolving = false;
-        topology_resolve(bus);
+        topology_resolve_soon(bus);
     }
 }
 

@@ -106,7 +106,7 @@ static void deadlines_fire(struct session *s, int64_t now)
     }
     if (now >= s->next_ping_ms) {
         s->ping_due = true;
-        lws_callback_on_writable(s->wsi);
+        session_want_write(s);
         s->next_ping_ms = now + period;
     }
     session_timer_rearm(s);

@@ -5,7 +5,8 @@
  * Module map, in the order calls go (a file calls only files below it; the only ways back up
  * are bus completions and the hooks main.c registers with the bus — function pointers):
  *
- *   main.c         configuration, start and stop, the service loop, signals
+ *   main.c         configuration, start and stop, signals
+ *   loop.c         the connection thread's epoll loop (libuv), lws attached as a foreign loop
  *   server.c       the lws context and protocol callback: routes to http.c and session.c,
  *                  runs bus events (completions, pushes) when the bus wakes it
  *   tick.c         periodic work: deadlines, presence and read-marker passes, the drain
@@ -19,8 +20,10 @@
  *   presence.c     cluster-wide presence, node liveness and dead-node cleanup
  *   reads.c        read markers and unread counts (§8)
  *   users.c        this node's connections per user; direct-message channels
+ *   webhooks.c     events to --webhook-url (§9); webhook_*.c beside it
  *   deadlines.c    per-connection deadlines on one timer wheel
  *   session_out.c  what leaves a session: queue, close, requests it waits for
+ *   session_write.c  writing queued frames in batches (corked) before the loop waits
  *   store.c        the door to Redis: bus submission, command builders
  *   bus*.c         the Redis thread (bus.h, bus_internal.h)
  *   metrics.c, log.c, clock.c   leaves, called by all
@@ -100,15 +103,17 @@ struct gateway {
     struct session_registry registry;
     struct room_registry rooms;   /* rooms.c (room_sync's state lives in each room) */
     struct room_sync sync;        /* rooms.c */
-    struct strmap users;          /* users.c: user id → this node's connections of the user */
+    struct strmap users;          /* users.c: user id → this node's connections of the user
+                                     (read by webhooks.c) */
     struct presence_state presence;
     struct reads_state reads;
     struct drain drain;
     struct handshake_log auth_log;
     struct timer_wheel timers;    /* deadlines.c: every session's next deadline */
     lws_sorted_usec_list_t tick;  /* tick.c */
-    bool stop;                    /* leave the service loop (tick.c sets it, main.c reads it) */
+    bool stop;                    /* the drain is over: tick.c sets it and ends the loop */
     struct metrics metrics;       /* every module counts; http.c renders */
+    struct webhooks *webhooks;    /* webhooks.c; NULL without --webhook-url */
 };
 
 #endif

@@ -3,17 +3,19 @@
  * signals. Invalid configuration exits 2 with one line naming the flag, before anything
  * starts (never half-configured).
  *
- * Signals: SIGTERM/SIGINT only count and wake lws (lws_cancel_service is async-signal safe: a
- * write to its pipe); the loop hands them to tick.c, which drains and then ends the loop. The
- * bus thread blocks all signals so this thread's poll is the one interrupted.
+ * Signals: SIGTERM/SIGINT only count and wake lws (loop.c; lws_cancel_service is
+ * async-signal safe: a write to its pipe); server.c hands them to tick.c, which drains and then
+ * ends the loop. The bus thread blocks all signals so this thread's wait is the one interrupted.
  */
 #include "config.h"
 #include "deadlines.h"
 #include "rooms.h"
 #include "users.h"
+#include "webhooks.h"
 #include "tick.h"
 #include "gateway.h"
 #include "log.h"
+#include "loop.h"
 #include "server.h"
 
 #include <errno.h>
@@ -24,17 +26,6 @@
 #include <time.h>
 #include <sys/random.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t main_signals;
-static struct lws_context *main_context;
-
-static void main_on_signal(int sig)
-{
-    (void)sig;
-    main_signals++;
-    if (main_context)
-        lws_cancel_service(main_context);
-}
 
 /* Reads a whole (small) key file; NULL with errno on failure. */
 static unsigned char *main_read_file(const char *path, size_t *len)
@@ -159,17 +150,6 @@ static int main_state(struct gateway *gw, const struct gateway_config *cfg)
     return 0;
 }
 
-static void main_signals_install(void)
-{
-    signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = main_on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
-
 /* The bus, with the hooks through which Redis's unasked events reach the modules. */
 static int main_start_bus(struct gateway *gw, const struct gateway_config *cfg)
 {
@@ -196,15 +176,10 @@ static void main_run(struct gateway *gw)
               gw->cfg->bind[0] ? gw->cfg->bind : "*", "alg", config_alg_name(gw->cfg->jwt_alg),
               NULL);
     tick_start(gw);
-    int signals_seen = 0;
-    while (!gw->stop) {
-        if (lws_service(gw->context, 0) < 0)
-            break;
-        if (main_signals != signals_seen) {
-            signals_seen = main_signals;
-            tick_signal(gw, signals_seen);
-        }
-    }
+    /* One wake-up at the start: a signal that came before the loop ran is seen, and lws arms
+     * its timer (the tick) once it has handled an event. */
+    lws_cancel_service(gw->context);
+    loop_run();
     log_event(CONFIG_LOG_INFO, "stopping", NULL);
 }
 
@@ -222,7 +197,7 @@ int main(int argc, char **argv)
     }
     if (main_state(&gw, &cfg) != 0)
         return 1;
-    main_signals_install();
+    loop_signals_install();
     if (server_create(&gw) != 0) {
         fprintf(stderr, "chat-gateway: cannot listen on port %d\n", cfg.port);
         free((void *)gw.policy.key);
@@ -230,8 +205,8 @@ int main(int argc, char **argv)
         config_free(&cfg);
         return 1;
     }
-    main_context = gw.context;
-    if (main_start_bus(&gw, &cfg) != 0)
+    loop_signals_target(gw.context);
+    if (main_start_bus(&gw, &cfg) != 0 || webhooks_start(&gw) != 0)
         return 1;
     main_run(&gw);
     /* The bus goes first: after bus_stop nothing else calls lws_cancel_service. Its last
@@ -240,8 +215,10 @@ int main(int argc, char **argv)
     struct bus *bus = gw.store.bus;
     gw.store.bus = NULL;
     bus_stop(bus);
-    main_context = NULL;
+    webhooks_stop(&gw); /* after the last completion, before its connections go */
+    loop_signals_target(NULL);
     lws_context_destroy(gw.context);
+    loop_free();
     room_registry_free(&gw.rooms);
     room_sync_free(&gw.sync);
     timer_wheel_free(&gw.timers);

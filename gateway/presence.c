@@ -24,6 +24,7 @@
 #include "clock.h"
 
 #include "log.h"
+#include "webhooks.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 
 struct user_count {
     unsigned n;
+    char *name; /* the display name its first connection had (announced again after a loss) */
 };
 
 /* One dead node being cleaned up by this node. */
@@ -114,7 +116,11 @@ void presence_member_added(struct gateway *gw, struct room *room, struct session
     struct user_count *c = strmap_get(m, s->claims->sub);
     if (!c) {
         c = calloc(1, sizeof(*c));
+        if (c && s->claims->name)
+            c->name = strdup(s->claims->name);
         if (!c || strmap_put(m, s->claims->sub, c) != 0) {
+            if (c)
+                free(c->name);
             free(c);
             return;
         }
@@ -129,7 +135,9 @@ void presence_member_removed(struct gateway *gw, struct room *room, struct sessi
     struct user_count *c = m ? strmap_get(m, s->claims->sub) : NULL;
     if (!c || --c->n)
         return;
-    free(strmap_remove(m, s->claims->sub));
+    strmap_remove(m, s->claims->sub);
+    free(c->name);
+    free(c);
     struct presence_keys k;
     char now[24];
     presence_keys(gw, room->name, s->claims->sub, gw->presence.node, &k);
@@ -219,6 +227,7 @@ static void presence_on_claim(void *arg, struct bus_reply *r)
         return;
     }
     log_event(CONFIG_LOG_INFO, "presence_node_dead", "node", c->node, NULL);
+    webhooks_node_dead(c->gw, c->node);
     struct bus_cmd *cmd =
         presence_node_rooms(c->gw, c->node, "list", NULL, presence_on_dead_rooms, c);
     if (!cmd) {
@@ -286,9 +295,9 @@ struct presence_pass {
 
 static void presence_rejoin_user(const char *user, void *value, void *arg)
 {
-    (void)value;
+    struct user_count *c = value;
     struct presence_pass *p = arg;
-    presence_announce(p->gw, p->room, user, NULL, "-");
+    presence_announce(p->gw, p->room, user, c->name, "-");
 }
 
 static void presence_rejoin_room(struct room *room, void *arg)

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "presence.h"
 #include "reads.h"
+#include "webhooks.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -233,7 +234,8 @@ static void requests_direct(struct session *s, const struct proto_request *req,
     char *json = proto_encode_direct(s->claims->sub, s->claims->name, req->to, ts, req->text,
                                      req->text_len, NULL);
     struct bus_cmd *cmd =
-        json ? store_send_cmd(gw, req->to, true, s->conn_id, json, requests_on_direct_sent, gw)
+        json ? webhooks_send_direct(gw, s->claims->sub, req->to, ts, req->text, req->text_len,
+                                    NULL, s->conn_id, json, requests_on_direct_sent, gw)
              : NULL;
     if (json && cmd && strcmp(req->to, s->claims->sub) != 0) {
         struct bus_cmd *copy = store_send_cmd(gw, s->claims->sub, true, s->conn_id, json, NULL, NULL);

@@ -6,9 +6,14 @@
  *
  * This thread owns sessions, rooms and metrics. The bus thread reaches it only through
  * lws_cancel_service(), which surfaces here as LWS_CALLBACK_EVENT_WAIT_CANCELLED; several
- * cancels may merge into one callback, so each one drains the whole event list.
+ * cancels may merge into one callback, so each one drains the whole event list. Signals wake
+ * it the same way (loop.c), and a new one is handed to the drain here.
+ *
+ * The context runs on loop.c's libev (epoll) loop, not lws's poll() loop; what sessions queue
+ * during a turn of that loop is written before it waits again (session_write.c).
  */
 #include "server.h"
+#include "loop.h"
 #include "session.h"
 #include "handshake.h"
 #include "rooms.h"
@@ -18,7 +23,9 @@
 #include "api.h"
 #include "http.h"
 #include "presence.h"
+#include "webhooks.h"
 #include "log.h"
+#include "tick.h"
 
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -33,6 +40,7 @@ void server_on_redis_ready(void *arg)
 {
     struct gateway *gw = arg;
     rooms_on_ready(gw);
+    webhooks_on_ready(gw);
     presence_on_ready(gw);
 }
 
@@ -47,6 +55,30 @@ static void server_path(struct lws *wsi, char *buf, int len)
         *q = '\0';
 }
 
+/* The bus thread or a signal woke the loop: every completion and push, in order, then a new
+ * signal for the drain. */
+static void server_woken(struct gateway *gw)
+{
+    bus_run_events(gw->store.bus);
+    int signals = loop_signals_new();
+    if (signals)
+        tick_signal(gw, signals);
+}
+
+static int server_established(struct gateway *gw, struct lws *wsi)
+{
+    struct session *s = lws_get_opaque_user_data(wsi);
+    if (!s)
+        return -1;
+    if (gw->cfg->sndbuf > 0) {
+        /* A modest kernel buffer, so a stalled reader shows up in our queue cap (§5). */
+        int fd = lws_get_socket_fd(wsi);
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &gw->cfg->sndbuf, sizeof(gw->cfg->sndbuf));
+    }
+    session_established(s, wsi);
+    return 0;
+}
+
 static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                            size_t len)
 {
@@ -57,7 +89,7 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
 
     switch (reason) {
     case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-        bus_run_events(gw->store.bus); /* every completion and push, in order */
+        server_woken(gw);
         return 0;
 
     case LWS_CALLBACK_HTTP:
@@ -88,26 +120,17 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     }
 
     case LWS_CALLBACK_ESTABLISHED:
-        s = lws_get_opaque_user_data(wsi);
-        if (!s)
-            return -1;
-        if (gw->cfg->sndbuf > 0) {
-            /* A modest kernel buffer, so a stalled reader shows up in our queue cap (§5). */
-            int fd = lws_get_socket_fd(wsi);
-            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &gw->cfg->sndbuf, sizeof(gw->cfg->sndbuf));
-        }
-        session_established(s, wsi);
-        return 0;
+        return server_established(gw, wsi);
 
     case LWS_CALLBACK_RECEIVE:
         s = lws_get_opaque_user_data(wsi);
         return s && s->wsi ? session_receive(s, in, len) : -1;
 
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
-        /* After our own close frame (session_writable) the peer's close is the acknowledgement:
-         * end here, or lws would echo a second close and browsers report a protocol error. */
+        /* After our own close frame the peer's close is the acknowledgement: end here, or lws
+         * would echo a second close and browsers report a protocol error. */
         s = lws_get_opaque_user_data(wsi);
-        return s && s->close_sent ? -1 : 0;
+        return s ? session_peer_closed(s) : 0;
 
     case LWS_CALLBACK_RECEIVE_PONG:
         s = lws_get_opaque_user_data(wsi);
@@ -136,6 +159,17 @@ static int server_callback(struct lws *wsi, enum lws_callback_reasons reason, vo
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* Per-connection rx buffer (lws allocates it at the upgrade, for the connection's life): 128
+ * bytes still hold any control frame (payload <= 125) whole; a longer message arrives in
+ * pieces and is reassembled (session.c). 512 cost 384 more bytes per idle connection. */
+#define SERVER_RX_BUFFER 128
+/* Largest single send: lws sends the rest of a larger frame on later writable turns. Without
+ * it lws would use rx_buffer_size. 512 is what the node always sent: larger sends fill a
+ * stalled reader's kernel buffers before its queue reaches the cap, and then the 4000 close
+ * frame no longer fits and the connection is cut instead (PROTOCOL.md §5 allows both; clients
+ * and tests/integration/slow_consumer expect the frame). */
+#define SERVER_TX_PACKET 512
+
 static const struct lws_protocols server_protocols[] = {
     {
         .name = "chat",
@@ -143,9 +177,11 @@ static const struct lws_protocols server_protocols[] = {
         /* HTTP connections keep their request state here (http.h); small, as every
          * WebSocket connection carries one too. */
         .per_session_data_size = sizeof(struct http_conn),
-        /* Small on purpose: idle connections are the headline memory figure; larger
-         * messages still arrive, in pieces, and are reassembled in session.c. */
-        .rx_buffer_size = 512,
+        /* Small on purpose: lws allocates it for every WebSocket connection, and idle
+         * connections are the headline memory figure; larger messages still arrive, in
+         * pieces, and are reassembled in session.c. */
+        .rx_buffer_size = SERVER_RX_BUFFER,
+        .tx_packet_size = SERVER_TX_PACKET,
     },
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -180,7 +216,11 @@ int server_create(struct gateway *gw)
     info.iface = cfg->bind[0] ? cfg->bind : NULL;
     info.protocols = server_protocols;
     info.user = gw;
-    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+    /* lws on our libev loop (loop.c): epoll instead of poll() over every descriptor. */
+    if (loop_init() != 0)
+        return -1;
+    info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_LIBUV;
+    info.foreign_loops = loop_foreign();
     /* With IPv6 on, lws 4.1 binds "::" and puts an IPv4 --bind address in the flowinfo field,
      * listening on every interface: an IPv4 bind address needs IPv6 off to mean what it says. */
     if (cfg->bind[0] && strchr(cfg->bind, '.') && !strchr(cfg->bind, ':'))
@@ -199,8 +239,10 @@ int server_create(struct gateway *gw)
     gw->context = lws_create_context(&info);
     if (!gw->context) {
         log_event(CONFIG_LOG_ERROR, "listen_failed", "bind", cfg->bind[0] ? cfg->bind : "*", NULL);
+        loop_free();
         return -1;
     }
+    loop_before_wait(session_flush_all, gw);
     return 0;
 }
 

@@ -61,9 +61,11 @@ struct bus_cmd *store_publish_cmd(struct gateway *gw, const char *room, const ch
     store_epoch_candidate(gw, cand);
     snprintf(maxlen, sizeof(maxlen), "%d", gw->cfg->history_size);
     snprintf(ttl, sizeof(ttl), "%d", gw->cfg->history_ttl_s);
-    /* What this node delivered: a counter behind it means a failover lost writes. */
+    /* What this node delivered: a counter behind it means a failover lost writes. In every
+     * state, not only LIVE: while a room re-syncs after a failover, a publish must not be
+     * handed an offset this node already delivered under that epoch. */
     const struct room *r = room_registry_find(&gw->rooms, room);
-    if (r && r->state == ROOM_LIVE && r->epoch[0]) {
+    if (r && r->epoch[0]) {
         snprintf(known, sizeof(known), "%" PRIu64, r->last_offset);
         snprintf(known_epoch, sizeof(known_epoch), "%s", r->epoch);
     }

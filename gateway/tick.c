@@ -17,6 +17,7 @@
 #include "session.h"
 #include "deadlines.h"
 #include "clock.h"
+#include "loop.h"
 
 #include "log.h"
 #include "presence.h"
@@ -74,7 +75,7 @@ static void tick_fire(lws_sorted_usec_list_t *sul)
     if (gw->drain.active)
         tick_drain(gw, now);
     if (gw->stop) {
-        lws_cancel_service(gw->context);
+        loop_stop();
         return;
     }
     lws_sul_schedule(gw->context, 0, &gw->tick, tick_fire,
@@ -106,5 +107,8 @@ void tick_signal(struct gateway *gw, int count)
         gw->drain.deadline_ms = now;
     }
     tick_drain(gw, now);
-    lws_sul_schedule(gw->context, 0, &gw->tick, tick_fire, gw->stop ? 1 : TICK_DRAIN_US);
+    if (gw->stop)
+        loop_stop();
+    else
+        lws_sul_schedule(gw->context, 0, &gw->tick, tick_fire, TICK_DRAIN_US);
 }

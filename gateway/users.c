@@ -12,6 +12,7 @@
 #include "store.h"
 
 #include "log.h"
+#include "webhooks.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -57,8 +58,10 @@ int users_add(struct gateway *gw, struct session *s)
         u->cap = ncap;
     }
     u->sessions[u->count++] = s;
-    if (first)
+    if (first) {
         users_subscribe(gw, user, true);
+        webhooks_user_changed(gw, user);
+    }
     return 0;
 }
 
@@ -79,12 +82,17 @@ void users_remove(struct gateway *gw, struct session *s)
         free(u->sessions);
         free(u);
         users_subscribe(gw, user, false);
+        webhooks_user_changed(gw, user);
     }
 }
 
 void users_on_push(void *arg, struct bus_push *p)
 {
     struct gateway *gw = arg;
+    if (p->name[0] == '@') {
+        webhooks_on_push(gw, p); /* '@' ids are the server's own channels */
+        return;
+    }
     struct local_user *u = strmap_get(&gw->users, p->name);
     if (!u || p->kind != BUS_PUSH_MESSAGE)
         return; /* directs are not stored: a lost subscription has nothing to read back */

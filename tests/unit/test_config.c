@@ -488,6 +488,35 @@ static void test_dev_tokens_need_hs256(void **state)
                   "--dev-tokens (DEV_TOKENS): needs --jwt-alg HS256");
 }
 
+static void test_webhook_options(void **state)
+{
+    (void)state;
+    struct gateway_config cfg;
+    parse_ok(&cfg, SECRET_ENV, NO_ARGS);
+    assert_null(cfg.webhook_url);
+    assert_int_equal(cfg.webhook_events, CONFIG_WEBHOOK_USER_ONLINE | CONFIG_WEBHOOK_USER_OFFLINE |
+                                             CONFIG_WEBHOOK_DIRECT_UNDELIVERED);
+    assert_int_equal(cfg.webhook_timeout_s, 5);
+    assert_int_equal(cfg.webhook_retention_s, 3600);
+    config_free(&cfg);
+    parse_ok(&cfg, SECRET_ENV,
+             ARGS("--webhook-url=HTTPS://h:8443/x", "--webhook-secret=k",
+                  "--webhook-events= direct.undelivered ,user.offline"));
+    assert_int_equal(cfg.webhook_events,
+                     CONFIG_WEBHOOK_USER_OFFLINE | CONFIG_WEBHOOK_DIRECT_UNDELIVERED);
+    config_free(&cfg);
+    assert_prefix(parse_error(SECRET_ENV, ARGS("--webhook-url=http://h")),
+                  "--webhook-secret (WEBHOOK_SECRET): required with --webhook-url");
+    assert_prefix(parse_error(SECRET_ENV, ARGS("--webhook-url=ftp://h", "--webhook-secret=k")),
+                  "--webhook-url (WEBHOOK_URL): must be");
+    assert_prefix(parse_error(SECRET_ENV, ARGS("--webhook-url=http:///x", "--webhook-secret=k")),
+                  "--webhook-url (WEBHOOK_URL): must be");
+    assert_prefix(parse_error(SECRET_ENV, ARGS("--webhook-events=user.online,nope")),
+                  "--webhook-events (WEBHOOK_EVENTS): 'nope' is not one of");
+    assert_prefix(parse_error(SECRET_ENV, ARGS("--webhook-events=,")),
+                  "--webhook-events (WEBHOOK_EVENTS): names no event");
+}
+
 static void test_config_alg_name(void **state)
 {
     (void)state;
@@ -1003,6 +1032,11 @@ static const struct {
     {"--max-header-bytes", "MAX_HEADER_BYTES", "8KiB"},
     {"--max-connections", "MAX_CONNECTIONS", "100000"},
     {"--sndbuf", "SNDBUF", "64KiB"},
+    {"--webhook-url", "WEBHOOK_URL", "off"},
+    {"--webhook-secret", "WEBHOOK_SECRET", "none"},
+    {"--webhook-events", "WEBHOOK_EVENTS", "all"},
+    {"--webhook-timeout", "WEBHOOK_TIMEOUT", "5"},
+    {"--webhook-retention", "WEBHOOK_RETENTION", "3600"},
     {"--log-format", "LOG_FORMAT", "kv"},
     {"--log-level", "LOG_LEVEL", "info"},
 };
@@ -1168,6 +1202,7 @@ int main(void)
         cmocka_unit_test(test_text_limit_must_fit_frame_limit),
         cmocka_unit_test(test_log_format_and_level),
         cmocka_unit_test(test_dev_tokens_need_hs256),
+        cmocka_unit_test(test_webhook_options),
         cmocka_unit_test(test_config_alg_name),
         cmocka_unit_test(test_node_id_valid),
         cmocka_unit_test(test_node_id_invalid),
