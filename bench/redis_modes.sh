@@ -27,6 +27,7 @@ REDIS_PORT="${REDIS_PORT:-6601}"
 MODES="${MODES:-single cluster wait1}"
 JWT_SECRET="bench-secret-$$"
 out="${RESULTS_DIR:-$root/bench/results/redis-modes-$(date +%Y%m%d-%H%M%S)}"
+case "$out" in /*) ;; *) out="$PWD/$out" ;; esac
 mkdir -p "$out"
 
 started=()
@@ -61,10 +62,11 @@ start_cluster() {
   local ports=() dir
   for i in 1 2 3 4 5 6; do
     local p=$((REDIS_PORT + i))
-    dir="$out/cluster-$p"
+    dir="$out/cluster-$mode-$p"
     mkdir -p "$dir"
     start_redis "$p" --cluster-enabled yes --cluster-config-file "$dir/nodes.conf" \
-      --cluster-node-timeout 2000 --dir "$dir" --cluster-port $((p + 1000))
+      --cluster-node-timeout 2000 --dir "$dir" --cluster-port $((p + 1000)) \
+      --repl-diskless-sync-delay 0
     ports+=("127.0.0.1:$p")
   done
   redis-cli --cluster create "${ports[@]}" --cluster-replicas 1 --cluster-yes \
@@ -73,6 +75,16 @@ start_cluster() {
   until redis-cli -p $((REDIS_PORT + 1)) cluster info 2>/dev/null | grep -q 'cluster_state:ok'; do
     [ $SECONDS -lt $deadline ] || die "the cluster did not become ok"
     sleep 0.2
+  done
+  # Every master's replica in sync before anything is measured (WAIT would time out until then).
+  deadline=$((SECONDS + 30))
+  for i in 1 2 3 4 5 6; do
+    local p=$((REDIS_PORT + i))
+    redis-cli -p "$p" role | head -1 | grep -q master || continue
+    until redis-cli -p "$p" info replication | grep -q 'slave0:.*state=online'; do
+      [ $SECONDS -lt $deadline ] || die "the replicas of :$p did not come online"
+      sleep 0.2
+    done
   done
   cluster_url="redis+cluster://127.0.0.1:$((REDIS_PORT + 1)),127.0.0.1:$((REDIS_PORT + 2)),127.0.0.1:$((REDIS_PORT + 3))"
 }
