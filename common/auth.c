@@ -360,6 +360,22 @@ void auth_claims_free(struct auth_claims *claims)
 }
 
 /* Always returns a printable string; out-of-range values get a generic one. */
+const char *auth_refresh(const struct auth_policy *policy, const char *token, int64_t now_s,
+                         const char *current_sub, struct auth_claims **out)
+{
+    *out = NULL;
+    struct auth_claims *claims = NULL;
+    enum auth_result r = auth_verify(policy, token, now_s, &claims);
+    if (r != AUTH_OK)
+        return auth_result_message(r);
+    if (!current_sub || strcmp(claims->sub, current_sub) != 0) {
+        auth_claims_free(claims);
+        return "token is for another user";
+    }
+    *out = claims;
+    return NULL;
+}
+
 const char *auth_result_message(enum auth_result r)
 {
     if ((unsigned)r >= AUTH_RESULT_COUNT)

@@ -70,6 +70,13 @@ struct auth_claims {
 enum auth_result auth_verify(const struct auth_policy *policy, const char *token, int64_t now_s,
                              struct auth_claims **out);
 
+/* In-band refresh (§7): the handshake's policy, and the new token must name current_sub (a
+ * connection never changes user). On success returns NULL and *out holds the new claims; else
+ * returns the reason for the `invalid_token` error frame ("token expired", "token is for
+ * another user", ...) and *out is NULL. The caller keeps its old claims on failure. */
+const char *auth_refresh(const struct auth_policy *policy, const char *token, int64_t now_s,
+                         const char *current_sub, struct auth_claims **out);
+
 /* Frees claims from auth_verify; NULL is a no-op. */
 void auth_claims_free(struct auth_claims *claims);
 

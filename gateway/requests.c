@@ -288,12 +288,9 @@ static void requests_refresh(struct session *s, const struct proto_request *req,
     (void)room;
     struct gateway *gw = s->gw;
     struct auth_claims *claims = NULL;
-    enum auth_result r = auth_verify(&gw->policy, req->token, gateway_now_ms() / 1000, &claims);
-    const char *why = r == AUTH_OK ? NULL : auth_result_message(r);
-    if (r == AUTH_OK && strcmp(claims->sub, s->claims->sub) != 0)
-        why = "token is for another user";
+    const char *why = auth_refresh(&gw->policy, req->token, gateway_now_ms() / 1000,
+                                   s->claims->sub, &claims);
     if (why) {
-        auth_claims_free(claims);
         gw->metrics.refresh_failures++;
         session_send_error(s, req->id, PROTO_ERR_INVALID_TOKEN, why);
         return;

@@ -1102,10 +1102,61 @@ static void test_claims_free_accepts_null(void **state)
     auth_claims_free(NULL);
 }
 
+/* Refresh (§7): same policy as the handshake, same sub only; a refusal hands back no claims. */
+static void test_refresh_same_sub_gets_new_claims(void **state)
+{
+    (void)state;
+    struct auth_policy policy = hs256_policy();
+    char *token = make_tokenf(JWT_ALG_HS256, SECRET,
+                              "{\"sub\":\"alice\",\"rooms\":[\"team-*\"],\"exp\":%lld}",
+                              NOW + 600);
+    struct auth_claims *claims = NULL;
+    assert_null(auth_refresh(&policy, token, NOW, "alice", &claims));
+    assert_non_null(claims);
+    assert_int_equal(claims->exp, NOW + 600);
+    assert_int_equal(claims->room_count, 1);
+    assert_true(auth_room_allowed(claims, "team-a"));
+    assert_false(auth_room_allowed(claims, "lobby"));
+    auth_claims_free(claims);
+    free(token);
+}
+
+static void test_refresh_refuses_other_sub_and_bad_tokens(void **state)
+{
+    (void)state;
+    struct auth_policy policy = hs256_policy();
+    static struct auth_claims sentinel;
+    struct auth_claims *claims = &sentinel; /* must be reset to NULL */
+    char *bob = make_tokenf(JWT_ALG_HS256, SECRET, "{\"sub\":\"bob\",\"exp\":%lld}", NOW + 60);
+    assert_string_equal(auth_refresh(&policy, bob, NOW, "alice", &claims),
+                        "token is for another user");
+    assert_null(claims);
+    /* a prefix of the current sub is another user too */
+    assert_string_equal(auth_refresh(&policy, bob, NOW, "bo", &claims),
+                        "token is for another user");
+    assert_null(claims);
+    assert_string_equal(auth_refresh(&policy, bob, NOW + 60, "bob", &claims),
+                        auth_result_message(AUTH_EXPIRED));
+    assert_null(claims);
+    char *forged = make_tokenf(JWT_ALG_HS256, OTHER_SECRET,
+                               "{\"sub\":\"bob\",\"exp\":%lld}", NOW + 60);
+    assert_string_equal(auth_refresh(&policy, forged, NOW, "bob", &claims),
+                        auth_result_message(AUTH_BAD_SIGNATURE));
+    assert_null(claims);
+    assert_non_null(auth_refresh(&policy, "", NOW, "bob", &claims));
+    assert_null(claims);
+    assert_non_null(auth_refresh(&policy, bob, NOW, NULL, &claims));
+    assert_null(claims);
+    free(forged);
+    free(bob);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hs256_valid_token_is_accepted),
+        cmocka_unit_test(test_refresh_same_sub_gets_new_claims),
+        cmocka_unit_test(test_refresh_refuses_other_sub_and_bad_tokens),
         cmocka_unit_test(test_name_absent_or_empty_is_null),
         cmocka_unit_test(test_unknown_claims_are_ignored),
         cmocka_unit_test(test_null_token_is_missing),
