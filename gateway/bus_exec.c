@@ -74,6 +74,14 @@ static bool exec_park(struct bus *bus, struct bus_cmd *cmd)
     return true;
 }
 
+/* Errors that mean the server's role or the cluster's state changed under us (failover,
+ * a replica promoted, a node still loading): the topology is read again. */
+static bool exec_error_is_topology(const char *err)
+{
+    return strncmp(err, "CLUSTERDOWN", 11) == 0 || strncmp(err, "READONLY", 8) == 0 ||
+           strncmp(err, "MASTERDOWN", 10) == 0 || strncmp(err, "LOADING", 7) == 0;
+}
+
 /* Decides what an error reply means; true when the command was sent again or parked. */
 static bool exec_redirect(struct bus *bus, struct bus_cmd *cmd, const char *err)
 {
@@ -109,8 +117,7 @@ static bool exec_redirect(struct bus *bus, struct bus_cmd *cmd, const char *err)
         exec_send(bus, cmd);
         return true;
     }
-    if (strncmp(err, "CLUSTERDOWN", 11) == 0 || strncmp(err, "READONLY", 8) == 0 ||
-        strncmp(err, "MASTERDOWN", 10) == 0 || strncmp(err, "LOADING", 7) == 0)
+    if (exec_error_is_topology(err))
         bus_topology_refresh(bus, "error");
     return false;
 }
@@ -130,10 +137,8 @@ static void exec_on_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply->type == REDIS_REPLY_ERROR) {
         if (!bus->closing && exec_redirect(bus, cmd, reply->str))
             return;
-        bool unavailable = strncmp(reply->str, "CLUSTERDOWN", 11) == 0 ||
-                           strncmp(reply->str, "READONLY", 8) == 0 ||
-                           strncmp(reply->str, "MASTERDOWN", 10) == 0 ||
-                           strncmp(reply->str, "LOADING", 7) == 0 ||
+        /* a redirection still unresolved after its retries is unavailability too */
+        bool unavailable = exec_error_is_topology(reply->str) ||
                            strncmp(reply->str, "MOVED", 5) == 0 ||
                            strncmp(reply->str, "ASK", 3) == 0 ||
                            strncmp(reply->str, "TRYAGAIN", 8) == 0;

@@ -251,6 +251,8 @@ void cli_room_set_current(struct cli *c, const char *name);
 
 /* chat_cli_conn.c */
 void cli_conn_start(struct cli *c);
+void cli_conn_target(const struct cli *c, struct lws_client_connect_info *ci,
+                     const char *protocol_name);
 void cli_conn_welcomed(struct cli *c, const cJSON *welcome);
 void cli_conn_joins_done(struct cli *c);
 void cli_conn_refused(struct cli *c, unsigned status, const char *reason);

@@ -56,25 +56,34 @@ static void finish(struct cli *c, int exit_code)
     c->phase = PHASE_DONE;
 }
 
+/* The target of both the WebSocket and the GET /ws probe: same host, path, origin and TLS
+ * settings, so the probe asks exactly the question the refused upgrade asked. */
+void cli_conn_target(const struct cli *c, struct lws_client_connect_info *ci,
+                     const char *protocol_name)
+{
+    memset(ci, 0, sizeof(*ci));
+    ci->context = c->ctx;
+    ci->address = c->host;
+    ci->port = c->port;
+    ci->path = c->path;
+    ci->host = c->host;
+    ci->origin = c->opt.origin;
+    ci->local_protocol_name = protocol_name;
+    if (c->tls) {
+        ci->ssl_connection = LCCSCF_USE_SSL;
+        if (c->opt.insecure)
+            ci->ssl_connection |= LCCSCF_ALLOW_SELFSIGNED |
+                                  LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK | LCCSCF_ALLOW_EXPIRED |
+                                  LCCSCF_ALLOW_INSECURE;
+    }
+}
+
 /* Starts a connection attempt; its outcome arrives in ws_callback. */
 void cli_conn_start(struct cli *c)
 {
     struct lws_client_connect_info ci;
-    memset(&ci, 0, sizeof(ci));
-    ci.context = c->ctx;
-    ci.address = c->host;
-    ci.port = c->port;
-    ci.path = c->path;
-    ci.host = c->host;
-    ci.origin = c->opt.origin;
-    ci.local_protocol_name = cli_protocols[0].name;
+    cli_conn_target(c, &ci, cli_protocols[0].name);
     ci.retry_and_idle_policy = &retry_policy;
-    if (c->tls) {
-        ci.ssl_connection = LCCSCF_USE_SSL;
-        if (c->opt.insecure)
-            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
-    }
     ci.pwsi = &c->wsi;
     c->phase = PHASE_CONNECTING;
     c->close_code = 0;

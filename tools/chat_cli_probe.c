@@ -73,22 +73,9 @@ void cli_probe_start(struct cli *c, unsigned upgrade_status)
     p->deadline = cli_mono_ms() + (int64_t)(c->opt.timeout_s * 1000);
 
     struct lws_client_connect_info ci;
-    memset(&ci, 0, sizeof(ci));
-    ci.context = c->ctx;
-    ci.address = c->host;
-    ci.port = c->port;
-    ci.path = c->path;
-    ci.host = c->host;
-    ci.origin = c->opt.origin;
+    cli_conn_target(c, &ci, cli_protocols[1].name);
     ci.method = "GET";
-    ci.local_protocol_name = cli_protocols[1].name;
     ci.opaque_user_data = (void *)p->generation;
-    if (c->tls) {
-        ci.ssl_connection = LCCSCF_USE_SSL;
-        if (c->opt.insecure)
-            ci.ssl_connection |= LCCSCF_ALLOW_SELFSIGNED | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK |
-                                 LCCSCF_ALLOW_EXPIRED | LCCSCF_ALLOW_INSECURE;
-    }
     struct lws *wsi = lws_client_connect_via_info(&ci);
     if (p->active) { /* not already finished by a synchronous connection error */
         p->wsi = wsi;
