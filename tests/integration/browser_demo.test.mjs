@@ -21,7 +21,7 @@ import { JWT_SECRET, outputDir } from './lib/harness.mjs';
 import { connect, token } from './lib/client.mjs';
 import { LocalCluster, REPO } from './support/cluster.mjs';
 import {
-    CHROMIUM,
+    launchChromium,
     loadChromium,
     loseRoomHistory,
     nodeIndex,
@@ -51,24 +51,7 @@ before(async () => {
         env: { JWT_SECRET, HEARTBEAT: '5', DRAIN_SECONDS: '1', DEV_TOKENS: '1', API_KEY },
     });
     await cluster.up();
-    const profile = path.join(outputDir(), 'chromium-profile');
-    fs.rmSync(profile, { recursive: true, force: true });
-    context = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-            '--headless',
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-quic',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-        ],
-        viewport: { width: 1100, height: 620 },
-        timeout: 30000,
-    });
+    context = await launchChromium(chromium, { viewport: { width: 1100, height: 620 } });
     context.setDefaultTimeout(WAIT_MS);
 });
 

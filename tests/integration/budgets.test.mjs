@@ -18,17 +18,6 @@ before(async () => {
 
 after(stopAll);
 
-function closed(c, timeoutMs) {
-    return new Promise((resolve, reject) => {
-        if (c.ws.readyState === 3) return resolve({ code: c.closeCode });
-        const t = setTimeout(() => reject(new Error(`${c.label}: not closed within ${timeoutMs} ms`)), timeoutMs);
-        c.ws.once('close', (code) => {
-            clearTimeout(t);
-            resolve({ code });
-        });
-    });
-}
-
 async function members(room, n) {
     const out = [];
     for (let i = 0; i < n; i++) {
@@ -54,7 +43,7 @@ describe('typing', () => {
         const ms = await members(room, 5);
         const flooder = await connect(A.url, { token: token({ sub: 'flooder' }) });
         await flooder.request({ type: 'join', room });
-        const done = closed(flooder, 8000);
+        const done = flooder.closedWithin(8000);
         for (let i = 0; i < 2000; i++) flooder.send({ type: 'typing', room, state: false });
         assert.equal((await done).code, 1008);
         await settle(room, ms[0], ms);
@@ -88,7 +77,7 @@ describe('join and leave churn', () => {
         const room = 'churn';
         const ms = await members(room, 4);
         const churner = await connect(A.url, { token: token({ sub: 'churner' }) });
-        const done = closed(churner, 10000);
+        const done = churner.closedWithin(10000);
         for (let i = 0; i < 300; i++) {
             churner.send({ type: 'join', room, id: `j${i}` });
             churner.send({ type: 'leave', room, id: `l${i}` });

@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { startGateway, startRedis, stopAll } from './lib/harness.mjs';
 import { connect, token } from './lib/client.mjs';
+import { nextEvent as nextClientEvent } from './support/js_client_support.mjs';
 
 globalThis.WebSocket = WebSocket;
 const { ChatClient, ChatError } = await import('../../web/chat-client.js');
@@ -34,21 +35,9 @@ after(async () => {
     await stopAll();
 });
 
-/** Resolves with the next event of `type` that satisfies pred; bounded. */
-function nextEvent(client, type, pred = () => true, timeoutMs = 8000) {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-            off();
-            reject(new Error(`no '${type}' event within ${timeoutMs} ms`));
-        }, timeoutMs);
-        const off = client.on(type, (ev) => {
-            if (!pred(ev)) return;
-            clearTimeout(timer);
-            off();
-            resolve(ev);
-        });
-    });
-}
+/** The next event of `type` that satisfies pred; bounded (8 s unless said). */
+const nextEvent = (client, type, pred = () => true, timeoutMs = 8000) =>
+    nextClientEvent(client, type, pred, timeoutMs);
 
 describe('chat-client.js', () => {
     let other;

@@ -23,16 +23,6 @@ before(async () => {
 
 after(stopAll);
 
-function closed(c, timeoutMs) {
-    return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`${c.label}: not closed within ${timeoutMs} ms`)), timeoutMs);
-        c.ws.once('close', (code, reason) => {
-            clearTimeout(t);
-            resolve({ code, reason: reason.toString() });
-        });
-    });
-}
-
 describe('token cookie (RFC 6265)', () => {
     it('a valid token after csrftoken= is found', async () => {
         const c = await connect(node.url, { headers: { Cookie: `csrftoken=abc; token=${token({ sub: 'ck1' })}` } });
@@ -67,7 +57,7 @@ describe('log lines', () => {
 describe('message limits', () => {
     it('a binary message over the frame limit closes 1009', async () => {
         const c = await connect(node.url, { token: token({ sub: 'bin' }) });
-        const done = closed(c, 5000);
+        const done = c.closedWithin(5000);
         c.ws.send(Buffer.alloc(70000, 1), { binary: true });
         assert.equal((await done).code, 1009);
     });
@@ -83,7 +73,7 @@ describe('message limits', () => {
 
     it('a message trickled past --message-timeout is closed 1008', async () => {
         const c = await connect(node.url, { token: token({ sub: 'trickle' }) });
-        const done = closed(c, 6000);
+        const done = c.closedWithin(6000);
         // A text frame that declares 60,000 bytes (masked, as clients must), sent in pieces.
         const len = 60000;
         const header = Buffer.from([0x81, 0xfe, len >> 8, len & 0xff, 0, 0, 0, 0]);

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { JWT_SECRET, outputDir } from './lib/harness.mjs';
 import { token } from './lib/client.mjs';
 import { LocalCluster } from './support/cluster.mjs';
-import { CHROMIUM, loadChromium, nodeIndex, range, serverChecksTokenOnPlainGet, startPublisher } from './support/js_client_support.mjs';
+import { launchChromium, loadChromium, nodeIndex, range, serverChecksTokenOnPlainGet, startPublisher } from './support/js_client_support.mjs';
 
 
 const { chromium, skipReason } = await loadChromium();
@@ -29,23 +29,7 @@ before(async () => {
         env: { JWT_SECRET, HEARTBEAT: '5', DRAIN_SECONDS: '1', DEV_TOKENS: '1' },
     });
     await cluster.up();
-    const profile = path.join(outputDir(), 'chromium-profile');
-    fs.rmSync(profile, { recursive: true, force: true });
-    browser = await chromium.launchPersistentContext(profile, {
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-            '--headless',
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-quic',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-        ],
-        timeout: 30000,
-    });
+    browser = await launchChromium(chromium);
     browser.setDefaultTimeout(10000);
     page = await browser.newPage();
     page.on('pageerror', (err) => pageErrors.push(err.message));

@@ -49,25 +49,6 @@ async function joinOk(c, room) {
 }
 
 /** Resolves with the close info once c is closed; rejects after ms. */
-function closedWithin(c, ms, what = 'close') {
-    let timer;
-    return Promise.race([
-        c.closed.finally(() => clearTimeout(timer)),
-        new Promise((_, reject) => {
-            timer = setTimeout(
-                () =>
-                    reject(
-                        new Error(
-                            `${c.label}: no ${what} within ${ms} ms; last frames: ` +
-                                JSON.stringify(c.frames.slice(-5)).slice(0, 600),
-                        ),
-                    ),
-                ms,
-            );
-        }),
-    ]);
-}
-
 async function assertOpen(c) {
     assert.ok(c.isOpen, `${c.label} closed: ${JSON.stringify(c.closeInfo)}`);
     const pong = await c.request({ type: 'ping' });
@@ -136,7 +117,7 @@ describe('frame limit (64 KiB after reassembly)', () => {
     it('a 65537-byte message closes the connection with 1009', async () => {
         const c = await fresh(gDefault, 'frame-big');
         c.sendRaw(pingOfSize('big-no', 65537));
-        const info = await closedWithin(c, 5000, 'close 1009');
+        const info = await c.closedWithin(5000, 'close 1009');
         assert.equal(info.code, 1009, `close code ${info.code} reason "${info.reason}"`);
         assert.ok(!c.frames.some((f) => f.id === 'big-no'), 'the oversized message was answered');
     });
@@ -144,7 +125,7 @@ describe('frame limit (64 KiB after reassembly)', () => {
     it('a 65537-byte message in 3 fragments (each small) closes with 1009', async () => {
         const c = await fresh(gDefault, 'frag-big');
         sendFragmented(c, pingOfSize('frag-no', 65537), 3);
-        const info = await closedWithin(c, 5000, 'close 1009');
+        const info = await c.closedWithin(5000, 'close 1009');
         assert.equal(info.code, 1009, `close code ${info.code} reason "${info.reason}"`);
         assert.ok(!c.frames.some((f) => f.id === 'frag-no'), 'the oversized message was answered');
     });
@@ -264,7 +245,7 @@ describe('abuse: close 1008 right after the --abuse-limit-th rate_limited answer
         assert.equal(b.type, 'ack', JSON.stringify(b));
         const before = c.frames.length;
         for (let i = 0; i < 12; i++) c.send({ type: 'publish', room: 'lim-abuse', text: `flood ${i}`, id: `f${i}` });
-        const info = await closedWithin(c, 5000, 'close 1008');
+        const info = await c.closedWithin(5000, 'close 1008');
         assert.equal(info.code, 1008, `close ${info.code} "${info.reason}"`);
         const after = c.frames.slice(before);
         const limited = after.filter((f) => f.type === 'error' && f.code === 'rate_limited');
@@ -293,7 +274,7 @@ describe('abuse: close 1008 right after the --abuse-limit-th rate_limited answer
         await assertOpen(c); // 4 rate_limited in all, but never 3 within 1 s
         // The 3rd within 1 s: its rate_limited answer, then 1008.
         c.send({ type: 'publish', room: 'lim-win', text: 'e', id: 'e3' });
-        const info = await closedWithin(c, 3000, 'close 1008');
+        const info = await c.closedWithin(3000, 'close 1008');
         assert.equal(info.code, 1008, `close ${info.code} "${info.reason}"`);
         const answer = c.frames.find((f) => f.id === 'e3');
         assert.ok(answer, `no rate_limited answer to the publish that triggered 1008; last frames: ${JSON.stringify(c.frames.slice(-3))}`);
@@ -306,7 +287,7 @@ describe('abuse: close 1008 right after the --abuse-limit-th rate_limited answer
         const N = 40 + 120;
         const t0 = Date.now();
         for (let i = 0; i < N; i++) c.send({ type: 'publish', room: 'lim-abuse-def', text: `x${i}`, id: `d${i}` });
-        const info = await closedWithin(c, 10000, 'close 1008');
+        const info = await c.closedWithin(10000, 'close 1008');
         const elapsed = Date.now() - t0;
         assert.equal(info.code, 1008, `close ${info.code} "${info.reason}"`);
         const limited = c.frames.filter((f) => f.type === 'error' && f.code === 'rate_limited');

@@ -13,10 +13,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startGateway, stopAll } from './lib/harness.mjs';
 import { startRedisCluster } from './lib/redis_topology.mjs';
-import { connect, token } from './lib/client.mjs';
 import { parsePrometheus } from './lib/prom.mjs';
 import {
-    audit, awaitMarks, awaitReplies, metricSum, namesOnMasters, ownerOf, publishEverywhere, readHistory, runStream, slotMasters, trackReplies,
+    audit, awaitMarks, awaitReplies, joinMembers, metricSum, namesOnMasters, ownerOf, publishEverywhere, readHistory, runStream, slotMasters, trackReplies,
 } from './lib/ha_stream.mjs';
 
 const ROOMS = 20;
@@ -48,13 +47,7 @@ function failoverSuite(title, { replicas, redisWait, cut }) {
             rooms = namesOnMasters(masters, 'fo-', ROOMS);
             victim = ownerOf(masters, rooms[0]);
             victimRooms = rooms.filter((r) => ownerOf(masters, r).port === victim.port);
-            members = await Promise.all(
-                ['p0', 'p1', 'm2', 'm3'].map((sub, i) => connect(nodes[i % 2].url, { token: token({ sub }), label: `${sub}@n${(i % 2) + 1}` })),
-            );
-            for (const c of members) {
-                const joins = await Promise.all(rooms.map((room) => c.request({ type: 'join', room })));
-                for (const j of joins) assert.equal(j.type, 'joined', JSON.stringify(j));
-            }
+            members = await joinMembers(nodes, rooms);
             replies = members.slice(0, 2).map(trackReplies);
         });
 

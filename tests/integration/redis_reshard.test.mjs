@@ -9,10 +9,9 @@ import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startGateway, stopAll } from './lib/harness.mjs';
 import { keySlot, startRedisCluster } from './lib/redis_topology.mjs';
-import { connect, token } from './lib/client.mjs';
 import { parsePrometheus } from './lib/prom.mjs';
 import {
-    audit, awaitMarks, awaitReplies, metricSum, namesOnMasters, ownerOf, publishEverywhere, readHistory, runStream, slotMasters, trackReplies,
+    audit, awaitMarks, awaitReplies, joinMembers, metricSum, namesOnMasters, ownerOf, publishEverywhere, readHistory, runStream, slotMasters, trackReplies,
 } from './lib/ha_stream.mjs';
 
 const BUDGETS = ['--rate', '1000', '--rate-burst', '1000', '--request-rate', '1000', '--request-burst', '1000'];
@@ -37,10 +36,7 @@ describe('Redis Cluster resharding under load (issue 13 test 3)', () => {
         cluster = await startRedisCluster({ masters: 3, replicas: 0, nodeTimeoutMs: 2000 });
         nodes = await Promise.all([1, 2].map((i) => startGateway({ redisUrl: cluster.url, nodeId: `n${i}`, args: BUDGETS })));
         rooms = namesOnMasters(slotMasters(cluster), 'rs-', 2);
-        members = await Promise.all(
-            ['p0', 'p1', 'm2', 'm3'].map((sub, i) => connect(nodes[i % 2].url, { token: token({ sub }), label: `${sub}@n${(i % 2) + 1}` })),
-        );
-        for (const c of members) for (const room of rooms) assert.equal((await c.request({ type: 'join', room })).type, 'joined');
+        members = await joinMembers(nodes, rooms);
         replies = members.slice(0, 2).map(trackReplies);
     });
 

@@ -12,9 +12,8 @@ import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startGateway, stopAll } from './lib/harness.mjs';
 import { startSentinel } from './lib/redis_topology.mjs';
-import { connect, token } from './lib/client.mjs';
 import { parsePrometheus } from './lib/prom.mjs';
-import { audit, awaitMarks, awaitReplies, metricSum, publishEverywhere, readHistory, runStream, trackReplies } from './lib/ha_stream.mjs';
+import { audit, awaitMarks, awaitReplies, joinMembers, metricSum, publishEverywhere, readHistory, runStream, trackReplies } from './lib/ha_stream.mjs';
 
 const ROOMS = 20;
 const PER_PUBLISHER = 1000;
@@ -63,13 +62,7 @@ describe('Redis Sentinel failover (issue 13 test 4)', () => {
     before(async () => {
         setup = await startSentinel({ replicas: 1, sentinels: 3 });
         nodes = await Promise.all([1, 2].map((i) => startGateway({ redisUrl: setup.url, nodeId: `n${i}`, args: BUDGETS })));
-        members = await Promise.all(
-            ['p0', 'p1', 'm2', 'm3'].map((sub, i) => connect(nodes[i % 2].url, { token: token({ sub }), label: `${sub}@n${(i % 2) + 1}` })),
-        );
-        for (const c of members) {
-            const joins = await Promise.all(rooms.map((room) => c.request({ type: 'join', room })));
-            for (const j of joins) assert.equal(j.type, 'joined', JSON.stringify(j));
-        }
+        members = await joinMembers(nodes, rooms);
         replies = members.slice(0, 2).map(trackReplies);
     });
 

@@ -16,17 +16,6 @@ before(async () => {
 
 after(stopAll);
 
-/* Resolves {code, reason, at} when the client's socket closes (bounded). */
-function closed(c, timeoutMs) {
-    return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`${c.label}: not closed within ${timeoutMs} ms`)), timeoutMs);
-        c.ws.once('close', (code, reason) => {
-            clearTimeout(t);
-            resolve({ code, reason: reason.toString(), at: Date.now() });
-        });
-    });
-}
-
 /* A token whose exp falls on a whole second at least minMs from now. */
 function shortToken(sub, minMs, extra = {}) {
     const exp = Math.ceil((Date.now() + minMs) / 1000);
@@ -37,7 +26,7 @@ describe('token lifetime', () => {
     it('closes 1008 "token expired" within one second of exp, and answers until then', async () => {
         const { exp, jwt } = shortToken('shortlived', 2000);
         const c = await connect(node.url, { token: jwt });
-        const done = closed(c, 6000);
+        const done = c.closedWithin(6000);
         assert.equal((await c.request({ type: 'ping' })).type, 'pong');
         const { code, reason, at } = await done;
         assert.equal(code, 1008);
@@ -62,7 +51,7 @@ describe('token lifetime', () => {
     it('a token of another user is refused with invalid_token and changes nothing', async () => {
         const first = shortToken('owner', 2000);
         const c = await connect(node.url, { token: first.jwt });
-        const done = closed(c, 6000);
+        const done = c.closedWithin(6000);
         const r = await c.request({ type: 'refresh', token: token({ sub: 'intruder', exp: nowSeconds() + 3600 }) });
         assert.equal(r.type, 'error');
         assert.equal(r.code, 'invalid_token');

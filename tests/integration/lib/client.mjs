@@ -109,7 +109,7 @@ export class Client {
         this.closeInfo = null;
         this.closed = new Promise((resolve) => {
             ws.on('close', (code, reasonBuf) => {
-                this.closeInfo = { code, reason: reasonBuf.toString('utf8') };
+                this.closeInfo = { code, reason: reasonBuf.toString('utf8'), at: Date.now() };
                 openClients.delete(this);
                 for (const w of this.waiters.splice(0)) {
                     clearTimeout(w.timer);
@@ -245,6 +245,29 @@ export class Client {
     /** Messages (type "message") received so far, all of them, in order. */
     messages(room) {
         return this.frames.filter((f) => f.type === 'message' && (room === undefined || f.room === room));
+    }
+
+    /**
+     * {code, reason, at}: the connection's close (at: Date.now() when it arrived), also when it
+     * already happened; rejects naming `what` and the last frames when it has not within ms.
+     */
+    closedWithin(ms, what = 'close') {
+        let timer;
+        return Promise.race([
+            this.closed.finally(() => clearTimeout(timer)),
+            new Promise((_, reject) => {
+                timer = setTimeout(
+                    () =>
+                        reject(
+                            new Error(
+                                `${this.label}: no ${what} within ${ms} ms; last frames: ` +
+                                    JSON.stringify(this.frames.slice(-5)).slice(0, 600),
+                            ),
+                        ),
+                    ms,
+                );
+            }),
+        ]);
     }
 
     /** Closes with `code` and waits (bounded) for the close; terminates the socket otherwise. */

@@ -23,6 +23,7 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
+import { connect, token } from './client.mjs';
 import { keySlot } from './redis_topology.mjs';
 
 /** Nodes of a cluster fixture that own slots (a fresh CLUSTER NODES view may still call a
@@ -50,6 +51,19 @@ export function namesOnMasters(masters, prefix, count) {
     const out = [];
     for (let k = 0; out.length < count; k++) for (const l of lists) if (out.length < count && l[k]) out.push(l[k]);
     return out;
+}
+
+/** The members of every HA test: publishers p0@n1 and p1@n2, then m2@n1 and m3@n2, each joined
+ * to every room (asserted). nodes: the two gateways. */
+export async function joinMembers(nodes, rooms) {
+    const members = await Promise.all(
+        ['p0', 'p1', 'm2', 'm3'].map((sub, i) => connect(nodes[i % 2].url, { token: token({ sub }), label: `${sub}@n${(i % 2) + 1}` })),
+    );
+    for (const c of members) {
+        const joins = await Promise.all(rooms.map((room) => c.request({ type: 'join', room })));
+        for (const j of joins) assert.equal(j.type, 'joined', JSON.stringify(j));
+    }
+    return members;
 }
 
 /** Records when each reply (by request id) reached client c. */

@@ -99,6 +99,16 @@ export function logTail(file, lines = 40) {
 
 const portsHandedOut = new Set();
 /** A TCP port on 127.0.0.1 that nothing listens on right now (never the same one twice). */
+/** Whether a server can listen on 127.0.0.1:port right now (it is closed again at once). */
+export function canListen(port) {
+    return new Promise((resolve) => {
+        const srv = net.createServer();
+        srv.unref();
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+    });
+}
+
 export async function freePort() {
     // Ports come from below the kernel's ephemeral range (32768-60999 here): a port from that
     // range (what listen(0) hands out) can be taken as the source port of some other test's
@@ -109,13 +119,7 @@ export async function freePort() {
     let port = LOW + Math.floor(Math.random() * (HIGH - LOW));
     for (let attempt = 0; attempt < 200; attempt++, port = port + 1 >= HIGH ? LOW : port + 1) {
         if (portsHandedOut.has(port)) continue;
-        const free = await new Promise((resolve) => {
-            const srv = net.createServer();
-            srv.unref();
-            srv.once('error', () => resolve(false));
-            srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-        });
-        if (free) {
+        if (await canListen(port)) {
             portsHandedOut.add(port);
             return port;
         }

@@ -22,8 +22,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
-import { freePort, outputDir, startRedis } from './harness.mjs';
+import { canListen, freePort, outputDir, startRedis } from './harness.mjs';
+import { pollUntil } from './proc.mjs';
 
 const REDIS_CLI = process.env.REDIS_CLI_BIN || 'redis-cli';
 const POLL_MS = 100;
@@ -123,22 +123,8 @@ async function replicasOnline(port, count) {
 const FAST_SYNC = ['--repl-diskless-sync-delay', '0'];
 
 /** Calls fn until it returns a truthy value (resolved with it) or timeoutMs passes. */
-async function waitUntil(fn, { timeoutMs, what }) {
-    const deadline = Date.now() + timeoutMs;
-    let last;
-    for (;;) {
-        try {
-            last = await fn();
-            if (last) return last;
-        } catch (err) {
-            last = err;
-        }
-        if (Date.now() >= deadline) {
-            const detail = last instanceof Error ? last.message : JSON.stringify(last);
-            throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${detail})`);
-        }
-        await delay(POLL_MS);
-    }
+function waitUntil(fn, { timeoutMs, what }) {
+    return pollUntil(fn, { timeoutMs, what, intervalMs: POLL_MS });
 }
 
 /* ---------- slots ---------- */
@@ -228,15 +214,6 @@ const EPHEMERAL_LOW = (() => {
         return 32768;
     }
 })();
-
-function canListen(port) {
-    return new Promise((resolve) => {
-        const srv = net.createServer();
-        srv.unref();
-        srv.once('error', () => resolve(false));
-        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-}
 
 /** A free port whose bus port is free and below the ephemeral range. */
 async function clusterPort() {

@@ -13,24 +13,15 @@
  */
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { canListen } from '../lib/harness.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const REPO = path.resolve(HERE, '..', '..', '..');
 export const CLUSTER_SH = path.join(REPO, 'deploy', 'cluster.sh');
 
 /* ---------- ports ---------- */
-
-function canListen(port) {
-    return new Promise((resolve) => {
-        const srv = net.createServer();
-        srv.unref();
-        srv.once('error', () => resolve(false));
-        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
-    });
-}
 
 function ephemeralLow() {
     try {

@@ -11,7 +11,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { TESTS_DIR, redisCommand } from '../lib/harness.mjs';
+import { TESTS_DIR, outputDir, redisCommand } from '../lib/harness.mjs';
 import { connect, token } from '../lib/client.mjs';
 
 export const CHROMIUM = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
@@ -40,6 +40,32 @@ export async function loadChromium() {
 
 /** 'node2' → 2. */
 export const nodeIndex = (nodeId) => Number(String(nodeId).replace(/^node/, ''));
+
+/**
+ * Headless Debian Chromium in a fresh profile under the test's output directory (persistent, so
+ * the page's localStorage and cookies behave as in a real browser). `options` are added to the
+ * launch options (e.g. a viewport).
+ */
+export function launchChromium(chromium, options = {}) {
+    const profile = path.join(outputDir(), 'chromium-profile');
+    fs.rmSync(profile, { recursive: true, force: true });
+    return chromium.launchPersistentContext(profile, {
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+            '--headless',
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-quic',
+            '--no-first-run',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+        ],
+        timeout: 30000,
+        ...options,
+    });
+}
 
 /** Resolves with the next `type` event of a ChatClient satisfying pred; rejects after timeoutMs. */
 export function nextEvent(client, type, pred = () => true, timeoutMs = 10000) {
